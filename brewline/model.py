@@ -1,0 +1,384 @@
+"""Dataclasses that travel through Temporal.
+
+Every workflow input, activity input and result, signal, update and query payload is
+one of these. They are plain data with no I/O so the workflow sandbox can import them,
+and new fields always get a default so running workflows and older callers keep working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# --------------------------------------------------------------------------------------
+# The validated pipeline.yaml snapshot (built by brewline.config, carried in the input)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceConfig:
+    """One releasable service: where its Go package and Containerfile live."""
+
+    name: str
+    package: str  # Go package path relative to the Go module, e.g. "./api-gateway"
+    containerfile: str  # relative to the Go module, e.g. "api-gateway/Containerfile"
+    smoke_path: str = "/health"
+
+
+@dataclass
+class TestConfig:
+    coverage_min: float = 0.0  # percent of statements
+    timeout_seconds: int = 600
+
+
+@dataclass
+class ScanConfig:
+    fail_on: str = "HIGH"  # lowest severity that fails the gate: LOW, MEDIUM, HIGH, CRITICAL
+    semgrep_rules: str = "policy/semgrep/go.yml"  # relative to the source tree
+    shared_paths: list[str] = field(default_factory=list)  # scanned for every release
+
+
+@dataclass
+class BuildConfig:
+    parallelism: int = 2
+
+
+@dataclass
+class InfraConfig:
+    terraform_dir: str = "terraform/envs/local"  # relative to the source tree
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EnvironmentConfig:
+    name: str
+    target: str = "local"  # which deploy target drives this environment
+    requires_approval: bool = False
+
+
+@dataclass
+class ApprovalConfig:
+    approvers: list[str] = field(default_factory=list)
+    allow_self_approval: bool = False
+    timeout_seconds: int = 24 * 3600
+
+
+@dataclass
+class PipelineConfig:
+    """What to release and how: the validated content of pipeline.yaml."""
+
+    project: str
+    go_module: str  # path of the Go module inside the source tree
+    services: list[ServiceConfig]
+    environments: list[EnvironmentConfig]
+    test: TestConfig = field(default_factory=TestConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
+    infra: InfraConfig = field(default_factory=InfraConfig)
+    approval: ApprovalConfig = field(default_factory=ApprovalConfig)
+
+    def service(self, name: str) -> ServiceConfig:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------------------
+# Workflow input and result
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReleaseRequest:
+    """Everything a release needs; the workflow never reads files."""
+
+    services: list[str]
+    version: str
+    source: str  # absolute path of the source tree on the worker's machine
+    initiator: str
+    environments: list[str]
+    pipeline: PipelineConfig
+
+
+@dataclass
+class Deployment:
+    """What runs for one service in one environment, as the target reports it."""
+
+    environment: str
+    service: str
+    version: str
+    image: str  # repository@sha256:... reference
+    endpoint: str = ""  # URL through the environment's router
+
+
+@dataclass
+class ReleaseResult:
+    release_id: str
+    version: str
+    deployments: list[Deployment]
+    images: list[ImageRecord]
+    approval: ApprovalState | None
+
+
+# --------------------------------------------------------------------------------------
+# Activities
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class GoTestInput:
+    release_id: str
+    service: str
+    source: str
+    go_module: str
+    package: str
+    coverage_min: float
+    timeout_seconds: int = 600
+
+
+@dataclass
+class GoTestResult:
+    service: str
+    coverage_percent: float
+    tests_passed: int
+    log_path: str
+
+
+@dataclass
+class ScanInput:
+    release_id: str
+    service: str
+    source: str
+    paths: list[str]  # relative to source; what this scanner reads
+    fail_on: str
+    semgrep_rules: str = ""
+
+
+@dataclass
+class ScanFinding:
+    tool: str
+    rule_id: str
+    severity: str  # LOW, MEDIUM, HIGH, CRITICAL
+    path: str
+    line: int
+    title: str
+
+
+@dataclass
+class ScanResult:
+    tool: str
+    service: str
+    counts: dict[str, int]  # severity -> number of findings
+    gate_findings: list[ScanFinding]  # findings at or above fail_on (empty when passed)
+    sarif_path: str
+
+
+@dataclass
+class BuildInput:
+    release_id: str
+    service: str
+    version: str
+    source: str
+    go_module: str
+    package: str
+    containerfile: str
+
+
+@dataclass
+class ImageRecord:
+    service: str
+    version: str
+    image: str  # repository@sha256:...
+    digest: str  # sha256:...
+    source_digest: str  # sha256 over the inputs the image was built from
+    skipped: bool = False  # the registry already held this version built from this source
+
+
+@dataclass
+class TerraformPlanInput:
+    release_id: str
+    source: str
+    terraform_dir: str
+    variables: dict[str, str]
+
+
+@dataclass
+class ResourceChange:
+    address: str
+    actions: list[str]  # terraform's actions: create, update, delete, no-op, read
+
+
+@dataclass
+class TerraformPlanResult:
+    plan_file: str
+    plan_sha256: str
+    add: int
+    change: int
+    destroy: int
+    resource_changes: list[ResourceChange]
+
+
+@dataclass
+class TerraformApplyInput:
+    release_id: str
+    source: str
+    terraform_dir: str
+    plan_file: str
+    plan_sha256: str  # apply refuses a plan file that is not the reviewed one
+
+
+@dataclass
+class TerraformApplyResult:
+    outputs: dict[str, str]
+    applied: bool  # False when the plan had no changes
+
+
+@dataclass
+class DeployInput:
+    """Make `service` in `environment` run `image` (idempotent)."""
+
+    release_id: str
+    environment: str
+    target: str
+    service: str
+    version: str
+    image: str
+    smoke_path: str = "/health"
+
+
+@dataclass
+class DeployResult:
+    deployed: Deployment
+    previous: Deployment | None  # what ran before, for compensation
+    changed: bool  # False when this version already ran there
+
+
+@dataclass
+class SmokeTestInput:
+    release_id: str
+    environment: str
+    target: str
+    service: str
+    version: str
+    smoke_path: str = "/health"
+
+
+@dataclass
+class SmokeTestResult:
+    url: str
+    status_code: int
+    version_seen: str
+    latency_ms: float
+
+
+@dataclass
+class RestoreInput:
+    """Put back what ran before a release: `previous`, or nothing at all when None."""
+
+    release_id: str
+    environment: str
+    target: str
+    service: str
+    previous: Deployment | None
+
+
+@dataclass
+class RestoreResult:
+    environment: str
+    service: str
+    running: Deployment | None
+
+
+# --------------------------------------------------------------------------------------
+# Signals, updates and queries
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ApprovalSignal:
+    """Payload of the `approve` and `reject` signals."""
+
+    approver: str
+    reason: str = ""
+
+
+@dataclass
+class DecisionInput:
+    """Payload of the `decide` update."""
+
+    approver: str
+    approve: bool
+    reason: str = ""
+
+
+@dataclass
+class DecisionResult:
+    accepted: bool
+    status: str
+
+
+@dataclass
+class RefusedDecision:
+    approver: str
+    approve: bool
+    at: datetime
+    why: str
+
+
+@dataclass
+class ApprovalState:
+    environment: str
+    status: str = "pending"  # pending, waiting, approved, rejected, timed-out
+    requested_at: datetime | None = None
+    deadline: datetime | None = None
+    decided_by: str = ""
+    decided_at: datetime | None = None
+    reason: str = ""
+    via: str = ""  # signal, update or timeout
+    refused: list[RefusedDecision] = field(default_factory=list)
+
+
+@dataclass
+class StageState:
+    name: str
+    state: str = "pending"  # pending, running, succeeded, failed, skipped, compensated
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    detail: str = ""
+
+
+@dataclass
+class ServiceState:
+    name: str
+    stages: dict[str, str] = field(default_factory=dict)  # stage -> state
+    coverage_percent: float | None = None
+    image: str = ""
+
+
+@dataclass
+class StatusQuery:
+    """Input of the `status` query (no fields yet; kept so fields can be added)."""
+
+
+@dataclass
+class ReleaseStatus:
+    release_id: str
+    version: str
+    services: list[str]
+    initiator: str
+    stage: str
+    state: str  # running, succeeded, failed, aborted
+    waiting_for: str
+    stages: list[StageState]
+    service_states: list[ServiceState]
+    approval: ApprovalState | None
+    deployments: list[Deployment]
+    infra: TerraformPlanResult | None = None
+    failure: str = ""

