@@ -149,3 +149,48 @@ def tool_path(name: str, env_var: str | None = None) -> str:
         f"{name} not found in {Path(sys.executable).parent} or on PATH; run `make setup`"
         + (f" or set {env_var}" if env_var else "")
     )
+
+
+def containers_conf(settings: PlatformSettings) -> Path:
+    """Write (once) the containers.conf shared by podman and buildah and return its path.
+
+    runc, not crun (crun fails here with "cgroups in hybrid mode"); cgroupfs and a
+    file events logger because there is no systemd.
+    """
+    path = settings.containers_dir / "containers.conf"
+    text = (
+        "[engine]\n"
+        'runtime = "runc"\n'
+        'cgroup_manager = "cgroupfs"\n'
+        'events_logger = "file"\n'
+        f'events_logfile_path = "{settings.containers_dir / "events.log"}"\n'
+        "[containers]\n"
+        'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+    )
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return path
+
+
+def container_storage_args(settings: PlatformSettings) -> list[str]:
+    """Global flags that keep podman's and buildah's state inside the platform's home.
+
+    One storage root with the vfs driver, always passed explicitly: the env var for
+    the driver is ignored and mixing drivers on one root breaks it.
+    """
+    return [
+        "--root",
+        str(settings.containers_dir / "storage"),
+        "--runroot",
+        str(settings.containers_dir / "run"),
+        "--storage-driver",
+        "vfs",
+    ]
+
+
+def container_env(settings: PlatformSettings) -> dict[str, str]:
+    """Environment for podman and buildah subprocesses."""
+    env = dict(os.environ)
+    env["CONTAINERS_CONF"] = str(containers_conf(settings))
+    return env
