@@ -28,6 +28,8 @@ class PlatformSettings:
     home: str = field(default_factory=lambda: str(default_home()))
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    temporal_http_port: int = 7243  # the dev server's HTTP API (random if not pinned)
+    temporal_metrics_port: int = 7244  # the dev server's /metrics (random if not pinned)
     registry_port: int = 5000
     traefik_api_port: int = 8090
     # one Traefik entry point per environment
