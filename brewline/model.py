@@ -290,6 +290,23 @@ class RestoreInput:
 
 
 @dataclass
+class DescribeInput:
+    """Ask a target what runs for one service in one environment."""
+
+    release_id: str
+    environment: str
+    target: str
+    service: str
+
+
+@dataclass
+class DescribeResult:
+    environment: str
+    service: str
+    running: Deployment | None
+
+
+@dataclass
 class RestoreResult:
     environment: str
     service: str

@@ -1,0 +1,424 @@
+"""brewline's command line: start, follow, approve, reject, list and abort releases.
+
+    python starter.py release --services api-gateway --version 1.4.0 [--wait]
+    python starter.py status <release-id> [--watch] [--json]
+    python starter.py approve <release-id> --as <approver> [--reason TEXT]
+    python starter.py reject <release-id> --as <approver> --reason TEXT
+    python starter.py list [--stage awaiting-approval]
+    python starter.py abort <release-id> [--wait]
+
+Bad input gets one line naming the value and what is allowed, and starts nothing.
+Connection settings come from TEMPORAL_* variables (see brewline/connection.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from brewline import search_attributes as sa
+from brewline.config import ConfigError, load
+from brewline.connection import ConnectionSettings, TemporalUnreachable, connect
+from brewline.identity import InvalidName, release_id, validate_version
+from brewline.model import DecisionInput, ReleaseRequest, ReleaseStatus
+from brewline.platform import REPO_ROOT, PlatformSettings
+from workflows.release import ReleaseWorkflow
+
+FINAL = {"succeeded", "failed", "aborted"}
+
+
+class UsageError(Exception):
+    """Bad input: one line for the person, nothing started."""
+
+
+# ------------------------------------------------------------------------- commands
+def build_request(args: argparse.Namespace) -> tuple[ReleaseRequest, str]:
+    """Validate every input of `release` and build the workflow input; start nothing."""
+    pipeline_path = Path(args.pipeline)
+    config = load(pipeline_path)
+    services = _split(args.services)
+    if not services:
+        raise UsageError("--services needs at least one service name")
+    known = [s.name for s in config.services]
+    for name in services:
+        if name not in known:
+            raise UsageError(
+                f"unknown service {name!r}; {pipeline_path} defines: {', '.join(known)}"
+            )
+    try:
+        version = validate_version(args.version)
+    except InvalidName as exc:
+        raise UsageError(str(exc)) from None
+    env_names = [e.name for e in config.environments]
+    wanted = _split(args.environments) if args.environments else env_names
+    for name in wanted:
+        if name not in env_names:
+            raise UsageError(
+                f"unknown environment {name!r}; {pipeline_path} defines: {', '.join(env_names)}"
+            )
+    source = Path(args.source).resolve()
+    if not (source / config.go_module).is_dir():
+        raise UsageError(f"source {str(source)!r} has no Go module folder {config.go_module!r}")
+    services = sorted(set(services))
+    request = ReleaseRequest(
+        services=services,
+        version=version,
+        source=str(source),
+        initiator=args.initiator or os.environ.get("BREWLINE_USER") or getpass.getuser(),
+        environments=[e for e in env_names if e in wanted],  # always in pipeline order
+        pipeline=config,
+    )
+    return request, release_id(config.project, services, version)
+
+
+async def cmd_release(args: argparse.Namespace, client: Client | None) -> int:
+    request, workflow_id = build_request(args)
+    client = client or await _connect(args)
+    running = await _is_running(client, workflow_id)
+    try:
+        handle = await _start(client, args, request, workflow_id)
+    except WorkflowAlreadyStartedError:
+        raise UsageError(
+            f"release {workflow_id} already succeeded and versions are immutable; "
+            "release a new version"
+        ) from None
+    print(f"{'attached to running' if running else 'started'} release {workflow_id}")
+    _print_next_steps(workflow_id)
+    if args.wait:
+        return await _follow(handle, args.interval)
+    return 0
+
+
+async def _is_running(client: Client, workflow_id: str) -> bool:
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return desc.status == WorkflowExecutionStatus.RUNNING
+
+
+async def _start(
+    client: Client, args: argparse.Namespace, request: ReleaseRequest, workflow_id: str
+) -> WorkflowHandle[Any, Any]:
+    services, version, initiator = request.services, request.version, request.initiator
+    return await client.start_workflow(
+        ReleaseWorkflow.run,
+        request,
+        id=workflow_id,
+        task_queue=args.task_queue or ConnectionSettings.from_env().task_queue,
+        # Starting the same release again attaches to the running one; a release that
+        # succeeded is never run again, a failed one may be retried.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        search_attributes=TypedSearchAttributes(
+            [
+                sa.RELEASE_SERVICES.value_set(services),
+                sa.RELEASE_VERSION.value_set(version),
+                sa.RELEASE_STAGE.value_set("queued"),
+            ]
+        ),
+        static_summary=f"Release {', '.join(services)} {version} by {initiator}",
+        static_details=(
+            f"Services: {', '.join(services)}\nVersion: {version}\n"
+            f"Environments: {' -> '.join(request.environments)}\nInitiator: {initiator}\n"
+            f"Source: {request.source}"
+        ),
+    )
+
+
+async def cmd_status(args: argparse.Namespace, client: Client | None) -> int:
+    client = client or await _connect(args)
+    handle = client.get_workflow_handle(args.release_id)
+    if not args.watch:
+        status = await _status(handle)
+        if args.json:
+            print(json.dumps(dataclasses.asdict(status), default=_json_default, indent=2))
+        else:
+            print(render(status))
+        return 0
+    return await _follow(handle, args.interval, show_all=True)
+
+
+async def cmd_decide(args: argparse.Namespace, client: Client | None, approve: bool) -> int:
+    reason = args.reason or ""
+    if not approve and not reason.strip():
+        raise UsageError("reject needs --reason: say why, so the initiator can act on it")
+    client = client or await _connect(args)
+    handle = client.get_workflow_handle(args.release_id)
+    try:
+        result = await handle.execute_update(
+            ReleaseWorkflow.decide,
+            DecisionInput(approver=args.approver, approve=approve, reason=reason),
+        )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        message = getattr(cause, "message", None) or str(cause)
+        raise UsageError(f"decision refused: {message}") from None
+    except RPCError as exc:
+        raise UsageError(_rpc_message(exc, args.release_id)) from None
+    print(f"{args.release_id}: {result.status} by {args.approver}")
+    return 0
+
+
+async def cmd_list(args: argparse.Namespace, client: Client | None) -> int:
+    client = client or await _connect(args)
+    query = 'WorkflowType="ReleaseWorkflow"'
+    if args.stage:
+        query += f' AND ReleaseStage="{_quote(args.stage)}"'
+    if args.service:
+        query += f' AND ReleaseServices="{_quote(args.service)}"'
+    rows = []
+    async for wf in client.list_workflows(query, limit=args.limit):
+        attrs = wf.typed_search_attributes
+        rows.append(
+            (
+                wf.id,
+                attrs.get(sa.RELEASE_STAGE) or "",
+                wf.status.name.lower() if wf.status else "",
+                wf.start_time.strftime("%Y-%m-%d %H:%M:%S"),
+            )
+        )
+    if not rows:
+        print("no releases found" + (f" at stage {args.stage}" if args.stage else ""))
+        return 0
+    width = max(len(r[0]) for r in rows)
+    print(f"{'RELEASE':<{width}}  {'STAGE':<18}  {'STATUS':<10}  STARTED (UTC)")
+    for rid, stage, state, started in rows:
+        print(f"{rid:<{width}}  {stage:<18}  {state:<10}  {started}")
+    return 0
+
+
+async def cmd_abort(args: argparse.Namespace, client: Client | None) -> int:
+    client = client or await _connect(args)
+    handle = client.get_workflow_handle(args.release_id)
+    try:
+        await handle.cancel()
+    except RPCError as exc:
+        raise UsageError(_rpc_message(exc, args.release_id)) from None
+    print(f"abort requested for {args.release_id}: it stops and restores what it deployed")
+    if args.wait:
+        await _follow(handle, args.interval)
+    return 0
+
+
+# ------------------------------------------------------------------------- following
+async def _status(handle: WorkflowHandle[Any, Any]) -> ReleaseStatus:
+    try:
+        return await handle.query(ReleaseWorkflow.status)
+    except RPCError as exc:
+        raise UsageError(_rpc_message(exc, handle.id)) from None
+
+
+async def _follow(handle: WorkflowHandle[Any, Any], interval: float, show_all: bool = False) -> int:
+    """Print each stage change until the release ends; 0 only when it succeeded."""
+    last = ""
+    while True:
+        status = await _status(handle)
+        line = _one_line(status)
+        if line != last:
+            print(render(status) if show_all else line, flush=True)
+            last = line
+        if status.state in FINAL:
+            break
+        desc = await handle.describe()
+        if desc.status not in (WorkflowExecutionStatus.RUNNING, None):
+            break
+        await asyncio.sleep(interval)
+    try:
+        await handle.result()
+    except WorkflowFailureError as exc:
+        cause = exc.cause
+        print(f"release {handle.id} {status.state}: {getattr(cause, 'message', cause)}")
+        return 1
+    print(f"release {handle.id} succeeded")
+    return 0
+
+
+def _one_line(status: ReleaseStatus) -> str:
+    text = f"[{status.state}] stage {status.stage}"
+    if status.waiting_for:
+        text += f": waiting for {status.waiting_for}"
+    if status.failure:
+        text += f": {status.failure}"
+    return text
+
+
+def render(status: ReleaseStatus) -> str:
+    """The status as a person reads it in a terminal."""
+    out = [
+        f"release   {status.release_id}",
+        f"version   {status.version}   services {', '.join(status.services)}"
+        f"   initiator {status.initiator}",
+        f"state     {status.state} at stage {status.stage}",
+    ]
+    if status.waiting_for:
+        out.append(f"waiting   {status.waiting_for}")
+    if status.failure:
+        out.append(f"failure   {status.failure}")
+    out.append("stages")
+    for stage in status.stages:
+        took = ""
+        if stage.started_at and stage.ended_at:
+            took = f" {(stage.ended_at - stage.started_at).total_seconds():.1f}s"
+        detail = f"  {stage.detail}" if stage.detail else ""
+        out.append(f"  {stage.name:<20} {stage.state:<12}{took}{detail}")
+    out.append("services")
+    for svc in status.service_states:
+        states = " ".join(f"{k}={v}" for k, v in svc.stages.items())
+        cover = f" coverage={svc.coverage_percent:.1f}%" if svc.coverage_percent is not None else ""
+        out.append(f"  {svc.name:<20} {states}{cover}")
+    if status.approval:
+        a = status.approval
+        line = f"approval  {a.environment}: {a.status}"
+        if a.decided_by:
+            line += f" by {a.decided_by} at {_ts(a.decided_at)} ({a.via})"
+        elif a.deadline and a.status == "waiting":
+            line += f" until {_ts(a.deadline)}"
+        if a.reason:
+            line += f": {a.reason}"
+        out.append(line)
+        for refused in a.refused:
+            out.append(f"  refused {refused.approver} at {_ts(refused.at)}: {refused.why}")
+    for dep in status.deployments:
+        out.append(f"deployed  {dep.environment}/{dep.service} {dep.version} {dep.endpoint}")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------- plumbing
+def _print_next_steps(workflow_id: str) -> None:
+    ui = PlatformSettings.load().ui_url
+    print(f"  status:  python starter.py status {workflow_id}")
+    print(f"  approve: python starter.py approve {workflow_id} --as <approver>")
+    print(f"  UI:      {ui}/namespaces/default/workflows/{workflow_id}")
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _ts(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {value!r}")
+
+
+def _rpc_message(exc: RPCError, workflow_id: str) -> str:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return f"no release with id {workflow_id!r}; `python starter.py list` shows the releases"
+    return f"Temporal refused the request for {workflow_id!r}: {exc.message}"
+
+
+async def _connect(args: argparse.Namespace) -> Client:
+    return await connect(ConnectionSettings.from_env(args.address))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="starter.py", description="Start, follow and decide brewline releases."
+    )
+    top.add_argument("--address", help="Temporal host:port (default: TEMPORAL_ADDRESS or local)")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rel = sub.add_parser("release", help="start (or attach to) a release")
+    rel.add_argument("--services", required=True, help="comma-separated service names")
+    rel.add_argument("--version", required=True, help="semver (1.4.0) or a 7-40 hex commit")
+    rel.add_argument(
+        "--as", dest="initiator", help="who starts it (default: $BREWLINE_USER or login)"
+    )
+    rel.add_argument("--pipeline", default=str(REPO_ROOT / "pipeline.yaml"))
+    rel.add_argument("--source", default=str(REPO_ROOT), help="source tree to release from")
+    rel.add_argument("--environments", help="comma-separated subset (default: all, in order)")
+    rel.add_argument("--task-queue", help="default: TEMPORAL_TASK_QUEUE or brewline-releases")
+    rel.add_argument("--wait", action="store_true", help="follow it; exit 0 only on success")
+    rel.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+
+    st = sub.add_parser("status", help="show a release's stages, approval and deployments")
+    st.add_argument("release_id")
+    st.add_argument("--watch", action="store_true", help="keep printing until it ends")
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+
+    for name, helptext in (("approve", "approve the waiting gate"), ("reject", "reject it")):
+        dec = sub.add_parser(name, help=helptext)
+        dec.add_argument("release_id")
+        dec.add_argument("--as", dest="approver", required=True, help="your approver name")
+        dec.add_argument("--reason", help="why (required to reject)")
+
+    ls = sub.add_parser("list", help="list releases")
+    ls.add_argument("--stage", help='e.g. "awaiting-approval"')
+    ls.add_argument("--service")
+    ls.add_argument("--limit", type=int, default=20)
+
+    ab = sub.add_parser("abort", help="stop a release and restore what it deployed")
+    ab.add_argument("release_id")
+    ab.add_argument("--wait", action="store_true")
+    ab.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    return top
+
+
+async def main(argv: Sequence[str] | None = None, client: Client | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "release":
+            return await cmd_release(args, client)
+        if args.command == "status":
+            return await cmd_status(args, client)
+        if args.command in ("approve", "reject"):
+            return await cmd_decide(args, client, approve=args.command == "approve")
+        if args.command == "list":
+            return await cmd_list(args, client)
+        if args.command == "abort":
+            return await cmd_abort(args, client)
+    except (UsageError, TemporalUnreachable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def run_cli() -> NoReturn:
+    code = asyncio.run(main())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Leave without interpreter teardown: the Temporal core can abort at exit (sdk-python#300).
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    run_cli()

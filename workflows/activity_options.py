@@ -1,0 +1,90 @@
+"""Timeouts and retry policies for every activity the workflows call, in one place.
+
+Activities are called by name so the workflow never imports their implementations
+(which do I/O); tests register mocks under the same names. Business errors listed in
+`non_retryable_error_types` fail at once; everything else is retried with backoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
+
+
+@dataclass(frozen=True)
+class ActivityOptions:
+    start_to_close: timedelta
+    heartbeat: timedelta | None
+    retry: RetryPolicy
+    # Deploy-like activities must stop before compensation starts, or the two would race.
+    cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL
+    schedule_to_close: timedelta | None = field(default=None)
+
+
+def _retry(attempts: int, *non_retryable: str, initial: float = 2.0) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=initial),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=attempts,
+        non_retryable_error_types=list(non_retryable),
+    )
+
+
+# Business error types raised by activities (ApplicationError.type).
+TESTS_FAILED = "TestsFailed"
+COVERAGE_BELOW_GATE = "CoverageBelowGate"
+SCAN_GATE_FAILED = "ScanGateFailed"
+INVALID_CONFIG = "InvalidConfig"
+BUILD_FAILED = "BuildFailed"
+IMAGE_TAG_CONFLICT = "ImageTagConflict"
+PLAN_MISMATCH = "PlanMismatch"
+PLAN_STALE = "PlanStale"
+SMOKE_TEST_FAILED = "SmokeTestFailed"
+
+
+def test_options(timeout_seconds: int) -> ActivityOptions:
+    return ActivityOptions(
+        start_to_close=timedelta(seconds=timeout_seconds + 60),
+        heartbeat=timedelta(seconds=60),
+        retry=_retry(3, TESTS_FAILED, COVERAGE_BELOW_GATE, INVALID_CONFIG),
+    )
+
+
+SCAN = ActivityOptions(
+    start_to_close=timedelta(minutes=15),
+    heartbeat=timedelta(seconds=60),
+    retry=_retry(3, SCAN_GATE_FAILED, INVALID_CONFIG),
+)
+BUILD = ActivityOptions(
+    start_to_close=timedelta(minutes=20),
+    heartbeat=timedelta(seconds=60),
+    retry=_retry(5, BUILD_FAILED, IMAGE_TAG_CONFLICT, INVALID_CONFIG),
+)
+TERRAFORM = ActivityOptions(
+    start_to_close=timedelta(minutes=30),
+    heartbeat=timedelta(seconds=60),
+    retry=_retry(5, INVALID_CONFIG, PLAN_MISMATCH, PLAN_STALE, initial=5.0),
+    cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+)
+DEPLOY = ActivityOptions(
+    start_to_close=timedelta(minutes=10),
+    heartbeat=timedelta(seconds=30),
+    retry=_retry(5, INVALID_CONFIG),
+    cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+)
+SMOKE = ActivityOptions(
+    start_to_close=timedelta(minutes=2),
+    heartbeat=None,
+    retry=_retry(5, SMOKE_TEST_FAILED, INVALID_CONFIG, initial=1.0),
+)
+# Compensation must not give up easily: it is what leaves production as it was.
+RESTORE = ActivityOptions(
+    start_to_close=timedelta(minutes=10),
+    heartbeat=timedelta(seconds=30),
+    retry=_retry(20, INVALID_CONFIG),
+    cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+)

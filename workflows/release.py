@@ -1,0 +1,571 @@
+"""ReleaseWorkflow: one durable release of a set of services at one version.
+
+test -> scan -> build -> infra -> for each environment in order:
+    [approval-<env> if the environment requires it] -> deploy-<env> (deploy + smoke test)
+
+A failed stage, a rejected or timed-out approval, or an abort (workflow cancellation)
+stops the release and restores, newest first, every service this release changed.
+Stage names here are the names people see in `starter.py status`, the search attribute
+`ReleaseStage` and the Temporal UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from brewline import search_attributes as sa
+    from brewline.approval import refusal
+    from brewline.model import (
+        ApprovalSignal,
+        ApprovalState,
+        BuildInput,
+        DecisionInput,
+        DecisionResult,
+        DeployInput,
+        Deployment,
+        DeployResult,
+        DescribeInput,
+        DescribeResult,
+        EnvironmentConfig,
+        GoTestInput,
+        GoTestResult,
+        ImageRecord,
+        RefusedDecision,
+        ReleaseRequest,
+        ReleaseResult,
+        ReleaseStatus,
+        RestoreInput,
+        RestoreResult,
+        ScanInput,
+        ScanResult,
+        ServiceState,
+        SmokeTestInput,
+        SmokeTestResult,
+        StageState,
+        StatusQuery,
+        TerraformApplyInput,
+        TerraformApplyResult,
+        TerraformPlanInput,
+        TerraformPlanResult,
+    )
+    from workflows import activity_options as opts
+
+T = TypeVar("T")
+
+TEST, SCAN, BUILD, INFRA = "test", "scan", "build", "infra"
+SHARED_SCAN = "shared"  # pseudo-service: the paths scanned once per release
+
+
+def approval_stage(environment: str) -> str:
+    return f"approval-{environment}"
+
+
+def deploy_stage(environment: str) -> str:
+    return f"deploy-{environment}"
+
+
+class StageFailed(Exception):
+    """A stage ended the release; `reason` is what a person reads."""
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(f"{stage}: {reason}")
+        self.stage = stage
+        self.reason = reason
+
+
+@dataclass
+class _Undo:
+    """What to put back if the release stops: `previous` for env/service (None = nothing)."""
+
+    environment: str
+    target: str
+    service: str
+    previous: Deployment | None
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The innermost message of an activity failure, e.g. 'TestsFailed: ...'."""
+    cause: BaseException | None = exc
+    while isinstance(cause, ActivityError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type or 'Error'}: {cause.message}" if cause.type else cause.message
+    return str(cause)
+
+
+@workflow.defn(name="ReleaseWorkflow")
+class ReleaseWorkflow:
+    @workflow.init
+    def __init__(self, request: ReleaseRequest) -> None:
+        self._request = request
+        self._config = request.pipeline
+        self._environments: list[EnvironmentConfig] = [
+            self._config.environment(name) for name in request.environments
+        ]
+        names = [TEST, SCAN, BUILD, INFRA]
+        self._approvals: dict[str, ApprovalState] = {}
+        for env in self._environments:
+            if env.requires_approval:
+                names.append(approval_stage(env.name))
+                self._approvals[env.name] = ApprovalState(environment=env.name)
+            names.append(deploy_stage(env.name))
+        self._stages = {name: StageState(name=name) for name in names}
+        self._services = {name: ServiceState(name=name) for name in request.services}
+        self._stage = "queued"
+        self._state = "running"
+        self._waiting_for = ""
+        self._failure = ""
+        self._images: dict[str, ImageRecord] = {}
+        self._plan: TerraformPlanResult | None = None
+        self._deployments: dict[tuple[str, str], Deployment] = {}
+        self._undo: list[_Undo] = []
+
+    # ---------------------------------------------------------------- the pipeline
+    @workflow.run
+    async def run(self, request: ReleaseRequest) -> ReleaseResult:
+        self._publish()
+        try:
+            await self._run_stage(TEST, self._test)
+            await self._run_stage(SCAN, self._scan)
+            await self._run_stage(BUILD, self._build)
+            await self._run_stage(INFRA, self._infra)
+            for env in self._environments:
+                if env.requires_approval:
+                    await self._run_stage(approval_stage(env.name), self._approval, env)
+                await self._run_stage(deploy_stage(env.name), self._deploy, env)
+        except StageFailed as failed:
+            self._failure = f"release failed at {failed.stage}: {failed.reason}"
+            await self._compensate()
+            self._finish("failed", sa.FAILED)
+            raise ApplicationError(
+                self._failure, type="ReleaseFailed", non_retryable=True
+            ) from None
+        except asyncio.CancelledError:
+            self._failure = f"release aborted at {self._stage}"
+            await self._compensate()
+            self._finish("aborted", sa.ABORTED)
+            raise
+        self._finish("succeeded", sa.SUCCEEDED)
+        return ReleaseResult(
+            release_id=workflow.info().workflow_id,
+            version=request.version,
+            deployments=list(self._deployments.values()),
+            images=list(self._images.values()),
+            approval=next(iter(self._approvals.values()), None),
+        )
+
+    async def _test(self) -> None:
+        cfg = self._config
+
+        async def one(service: str) -> None:
+            svc = cfg.service(service)
+            result = await self._call(
+                "run_go_tests",
+                GoTestInput(
+                    release_id=workflow.info().workflow_id,
+                    service=service,
+                    source=self._request.source,
+                    go_module=cfg.go_module,
+                    package=svc.package,
+                    coverage_min=cfg.test.coverage_min,
+                    timeout_seconds=cfg.test.timeout_seconds,
+                ),
+                GoTestResult,
+                opts.test_options(cfg.test.timeout_seconds),
+                summary=f"go test {service}",
+            )
+            self._services[service].coverage_percent = result.coverage_percent
+
+        await self._per_service(TEST, one, self._request.services)
+
+    async def _scan(self) -> None:
+        cfg = self._config
+
+        def inputs(service: str) -> ScanInput:
+            if service == SHARED_SCAN:
+                paths = list(cfg.scan.shared_paths)
+            else:
+                svc = cfg.service(service)
+                paths = [
+                    f"{cfg.go_module}/{svc.package[2:]}",
+                    f"{cfg.go_module}/{svc.containerfile}",
+                ]
+            return ScanInput(
+                release_id=workflow.info().workflow_id,
+                service=service,
+                source=self._request.source,
+                paths=paths,
+                fail_on=cfg.scan.fail_on,
+                semgrep_rules=cfg.scan.semgrep_rules,
+            )
+
+        async def one(service: str) -> None:
+            scan = inputs(service)
+            for tool in ("trivy_scan", "semgrep_scan"):
+                await self._call(tool, scan, ScanResult, opts.SCAN, summary=f"{tool} {service}")
+
+        targets = list(self._request.services)
+        if cfg.scan.shared_paths:
+            targets.append(SHARED_SCAN)
+        await self._per_service(SCAN, one, targets)
+
+    async def _build(self) -> None:
+        cfg = self._config
+
+        async def one(service: str) -> None:
+            svc = cfg.service(service)
+            image = await self._call(
+                "build_image",
+                BuildInput(
+                    release_id=workflow.info().workflow_id,
+                    service=service,
+                    version=self._request.version,
+                    source=self._request.source,
+                    go_module=cfg.go_module,
+                    package=svc.package,
+                    containerfile=svc.containerfile,
+                ),
+                ImageRecord,
+                opts.BUILD,
+                summary=f"build {service}",
+            )
+            self._images[service] = image
+            self._services[service].image = image.image
+
+        await self._per_service(BUILD, one, self._request.services, cfg.build.parallelism)
+
+    async def _infra(self) -> None:
+        infra = self._config.infra
+        variables = dict(infra.variables)
+        variables.update(
+            release_version=self._request.version,
+            services=",".join(self._request.services),
+            environments=",".join(e.name for e in self._environments),
+        )
+        plan = await self._call(
+            "terraform_plan",
+            TerraformPlanInput(
+                release_id=workflow.info().workflow_id,
+                source=self._request.source,
+                terraform_dir=infra.terraform_dir,
+                variables=variables,
+            ),
+            TerraformPlanResult,
+            opts.TERRAFORM,
+            summary="terraform plan",
+        )
+        self._plan = plan
+        self._stages[INFRA].detail = f"plan: {plan.add} to add, {plan.change} to change, " + (
+            f"{plan.destroy} to destroy"
+        )
+        self._publish()
+        await self._call(
+            "terraform_apply",
+            TerraformApplyInput(
+                release_id=workflow.info().workflow_id,
+                source=self._request.source,
+                terraform_dir=infra.terraform_dir,
+                plan_file=plan.plan_file,
+                plan_sha256=plan.plan_sha256,
+            ),
+            TerraformApplyResult,
+            opts.TERRAFORM,
+            summary="terraform apply",
+        )
+
+    async def _approval(self, env: EnvironmentConfig) -> None:
+        approval = self._approvals[env.name]
+        timeout = timedelta(seconds=self._config.approval.timeout_seconds)
+        approval.status = "waiting"
+        approval.requested_at = workflow.now()
+        approval.deadline = approval.requested_at + timeout
+        self._waiting_for = f"approval to deploy to {env.name} from one of: " + ", ".join(
+            self._config.approval.approvers
+        )
+        self._publish(sa.AWAITING_APPROVAL)
+        try:
+            await workflow.wait_condition(lambda: approval.status != "waiting", timeout=timeout)
+        except TimeoutError:
+            approval.status = "timed-out"
+            approval.decided_at = workflow.now()
+            approval.via = "timeout"
+            approval.reason = f"no decision within {timeout}"
+        finally:
+            self._waiting_for = ""
+        if approval.status != "approved":
+            who = f" by {approval.decided_by}" if approval.decided_by else ""
+            raise StageFailed(
+                approval_stage(env.name), f"approval {approval.status}{who}: {approval.reason}"
+            )
+        self._stages[approval_stage(env.name)].detail = f"approved by {approval.decided_by}" + (
+            f": {approval.reason}" if approval.reason else ""
+        )
+
+    async def _deploy(self, env: EnvironmentConfig) -> None:
+        release_id = workflow.info().workflow_id
+
+        async def one(service: str) -> None:
+            svc = self._config.service(service)
+            image = self._images[service]
+            # Ask what runs now and remember it before changing anything, so an
+            # abort or failure can put it back even if the deploy itself dies half-way.
+            current = await self._call(
+                "describe_service",
+                DescribeInput(release_id, env.name, env.target, service),
+                DescribeResult,
+                opts.SMOKE,
+                summary=f"describe {service} in {env.name}",
+            )
+            if current.running is None or current.running.image != image.image:
+                self._undo.append(_Undo(env.name, env.target, service, current.running))
+            result = await self._call(
+                "deploy_service",
+                DeployInput(
+                    release_id=release_id,
+                    environment=env.name,
+                    target=env.target,
+                    service=service,
+                    version=self._request.version,
+                    image=image.image,
+                    smoke_path=svc.smoke_path,
+                ),
+                DeployResult,
+                opts.DEPLOY,
+                summary=f"deploy {service} {self._request.version} to {env.name}",
+            )
+            self._deployments[(env.name, service)] = result.deployed
+            await self._call(
+                "smoke_test",
+                SmokeTestInput(
+                    release_id=release_id,
+                    environment=env.name,
+                    target=env.target,
+                    service=service,
+                    version=self._request.version,
+                    smoke_path=svc.smoke_path,
+                ),
+                SmokeTestResult,
+                opts.SMOKE,
+                summary=f"smoke test {service} in {env.name}",
+            )
+
+        await self._per_service(deploy_stage(env.name), one, self._request.services)
+
+    async def _compensate(self) -> None:
+        """Restore, newest first, what this release changed. Runs even after an abort."""
+        if not self._undo:
+            return
+        self._stage = sa.ROLLING_BACK
+        self._publish(sa.ROLLING_BACK)
+        problems: list[str] = []
+        for undo in reversed(self._undo):
+            try:
+                await self._call(
+                    "restore_service",
+                    RestoreInput(
+                        release_id=workflow.info().workflow_id,
+                        environment=undo.environment,
+                        target=undo.target,
+                        service=undo.service,
+                        previous=undo.previous,
+                    ),
+                    RestoreResult,
+                    opts.RESTORE,
+                    summary=f"restore {undo.service} in {undo.environment}",
+                )
+            except ActivityError as exc:
+                problems.append(f"{undo.service} in {undo.environment}: {failure_reason(exc)}")
+                continue
+            if undo.previous is None:
+                self._deployments.pop((undo.environment, undo.service), None)
+            else:
+                self._deployments[(undo.environment, undo.service)] = undo.previous
+            self._services[undo.service].stages[deploy_stage(undo.environment)] = "compensated"
+            self._stages[deploy_stage(undo.environment)].state = "compensated"
+        self._undo.clear()
+        if problems:
+            self._failure += "; rollback incomplete, fix by hand: " + "; ".join(problems)
+
+    # ---------------------------------------------------------------- human decisions
+    @workflow.signal(name="approve")
+    def approve(self, signal: ApprovalSignal) -> None:
+        self._decide(DecisionInput(signal.approver, True, signal.reason), via="signal")
+
+    @workflow.signal(name="reject")
+    def reject(self, signal: ApprovalSignal) -> None:
+        self._decide(DecisionInput(signal.approver, False, signal.reason), via="signal")
+
+    @workflow.update(name="decide")
+    def decide(self, decision: DecisionInput) -> DecisionResult:
+        approval = self._decide(decision, via="update")
+        return DecisionResult(accepted=True, status=approval.status if approval else "")
+
+    @decide.validator
+    def _validate_decide(self, decision: DecisionInput) -> None:
+        why = self._refusal(decision)
+        if why:
+            raise ValueError(why)
+
+    def _open_approval(self) -> ApprovalState | None:
+        return next((a for a in self._approvals.values() if a.status == "waiting"), None)
+
+    def _refusal(self, decision: DecisionInput) -> str | None:
+        if self._open_approval() is None:
+            return f"no approval is waiting for a decision (release is at stage {self._stage})"
+        return refusal(
+            self._config.approval,
+            self._request.initiator,
+            decision.approver,
+            decision.approve,
+            decision.reason,
+        )
+
+    def _decide(self, decision: DecisionInput, via: str) -> ApprovalState | None:
+        """Apply a decision, or record why it was refused (signals cannot be rejected)."""
+        why = self._refusal(decision)
+        approval = self._open_approval()
+        if why:
+            record = RefusedDecision(decision.approver, decision.approve, workflow.now(), why)
+            target = approval or next(iter(self._approvals.values()), None)
+            if target is not None:
+                target.refused.append(record)
+            workflow.logger.warning("refused %s from %r: %s", via, decision.approver, why)
+            return None
+        assert approval is not None
+        approval.status = "approved" if decision.approve else "rejected"
+        approval.decided_by = decision.approver.strip()
+        approval.decided_at = workflow.now()
+        approval.reason = decision.reason
+        approval.via = via
+        return approval
+
+    # ---------------------------------------------------------------- following it
+    @workflow.query(name="status")
+    def status(self, _: StatusQuery | None = None) -> ReleaseStatus:
+        return ReleaseStatus(
+            release_id=workflow.info().workflow_id,
+            version=self._request.version,
+            services=list(self._request.services),
+            initiator=self._request.initiator,
+            stage=self._stage,
+            state=self._state,
+            waiting_for=self._waiting_for,
+            stages=list(self._stages.values()),
+            service_states=list(self._services.values()),
+            approval=next(iter(self._approvals.values()), None),
+            deployments=list(self._deployments.values()),
+            infra=self._plan,
+            failure=self._failure,
+        )
+
+    def _publish(self, stage_attribute: str | None = None) -> None:
+        """Keep the search attributes and the UI's current details in step with the state."""
+        workflow.upsert_search_attributes(
+            [
+                sa.RELEASE_SERVICES.value_set(list(self._request.services)),
+                sa.RELEASE_VERSION.value_set(self._request.version),
+                sa.RELEASE_STAGE.value_set(stage_attribute or self._stage),
+            ]
+        )
+        lines = [
+            f"**{self._state}** at stage `{self._stage}`"
+            + (f": waiting for {self._waiting_for}" if self._waiting_for else ""),
+            "",
+        ]
+        for stage in self._stages.values():
+            detail = f" ({stage.detail})" if stage.detail else ""
+            lines.append(f"- {stage.name}: {stage.state}{detail}")
+        if self._failure:
+            lines += ["", self._failure]
+        workflow.set_current_details("\n".join(lines))
+
+    def _finish(self, state: str, stage_attribute: str) -> None:
+        self._state = state
+        self._stage = stage_attribute
+        self._publish(stage_attribute)
+
+    # ---------------------------------------------------------------- plumbing
+    async def _run_stage(self, name: str, body: Callable[..., Awaitable[None]], *args: Any) -> None:
+        stage = self._stages[name]
+        self._stage = name
+        stage.state = "running"
+        stage.started_at = workflow.now()
+        self._publish()
+        try:
+            await body(*args)
+        except StageFailed as failed:
+            stage.state = "failed"
+            stage.detail = failed.reason
+            raise
+        except asyncio.CancelledError:
+            stage.state = "aborted"
+            raise
+        except BaseException:
+            stage.state = "failed"
+            raise
+        finally:
+            stage.ended_at = workflow.now()
+        stage.state = "succeeded"
+        self._publish()
+
+    async def _per_service(
+        self,
+        stage: str,
+        body: Callable[[str], Awaitable[None]],
+        services: Sequence[str],
+        parallelism: int | None = None,
+    ) -> None:
+        """Run `body` for every service (bounded), wait for all, then fail with all reasons."""
+        limit = asyncio.Semaphore(parallelism or len(services) or 1)
+
+        async def guarded(service: str) -> None:
+            async with limit:
+                if service in self._services:
+                    self._services[service].stages[stage] = "running"
+                try:
+                    await body(service)
+                except BaseException:
+                    if service in self._services:
+                        self._services[service].stages[stage] = "failed"
+                    raise
+                if service in self._services:
+                    self._services[service].stages[stage] = "succeeded"
+
+        results = await asyncio.gather(*(guarded(s) for s in services), return_exceptions=True)
+        failures: list[str] = []
+        for service, result in zip(services, results, strict=True):
+            if isinstance(result, BaseException):
+                if is_cancelled_exception(result):
+                    raise asyncio.CancelledError()
+                if not isinstance(result, ActivityError | StageFailed):
+                    raise result
+                failures.append(f"{service}: {failure_reason(result)}")
+        if failures:
+            raise StageFailed(stage, "; ".join(failures))
+
+    async def _call(
+        self,
+        activity: str,
+        arg: Any,
+        result_type: type[T],
+        options: opts.ActivityOptions,
+        summary: str,
+    ) -> T:
+        return await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=options.start_to_close,
+            heartbeat_timeout=options.heartbeat,
+            retry_policy=options.retry,
+            cancellation_type=options.cancellation,
+            summary=summary,
+        )
