@@ -1,0 +1,394 @@
+"""The infra stage: plan and apply the release's Terraform configuration.
+
+Every terraform call gets the same environment, so nothing depends on the machine's
+own Terraform setup and nothing lands in the repository tree:
+
+- `TF_CLI_CONFIG_FILE` = `local/terraformrc` (the machine image points it at a file
+  that does not exist; ours installs hashicorp providers from the filesystem mirror);
+- `TF_DATA_DIR` under `settings.terraform_dir` (so `.terraform/` never appears next to
+  the configuration), `TF_IN_AUTOMATION=1`, `TF_INPUT=0`;
+- the local backend's state path is given at init:
+  `-backend-config=path=<settings.terraform_dir>/local.tfstate`.
+
+python-terraform (0.10.1) builds the command lines (its option-to-flag mapping), but
+the commands run through `activities.runner.run`, not through the library's own
+`Terraform.cmd`: that one copies `os.environ` with no way to add variables, blocks,
+and cannot kill terraform when the activity is cancelled. The runner gives the
+environment above, a log file per step, heartbeats and a process-group kill.
+
+Plan and apply files live in `settings.release_dir(release_id)/terraform/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from python_terraform import IsFlagged, Terraform
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.runner import RunResult, run
+from brewline.model import (
+    ResourceChange,
+    TerraformApplyInput,
+    TerraformApplyResult,
+    TerraformPlanInput,
+    TerraformPlanResult,
+)
+from brewline.platform import REPO_ROOT, PlatformSettings
+
+CLI_CONFIG = REPO_ROOT / "local" / "terraformrc"
+COMMAND_TIMEOUT = 600.0
+LOCK_MESSAGE = "Error acquiring the state lock"
+STALE_MESSAGE = "Saved plan is stale"
+
+
+class TerraformStateLocked(Exception):
+    """Another terraform process holds the state lock. Retryable: it goes away by itself."""
+
+
+class TerraformApplyError(Exception):
+    """`terraform apply` failed for a reason other than a lock or a stale plan (retryable)."""
+
+
+@dataclass
+class _Workspace:
+    """Where one configuration directory runs: its folder, data dir and release folder."""
+
+    config_dir: Path
+    data_dir: Path
+    release_dir: Path
+
+
+class TerraformActivities:
+    """`terraform_plan` and `terraform_apply` on the local backend of the platform's home.
+
+    Apply is idempotent for a retried activity. Before applying, a marker
+    `<terraform_dir>/applied/<plan_sha256>.started` is written; after success,
+    `<plan_sha256>.done`. A retry finds `.done` and returns the current outputs without
+    running terraform apply again. If the worker died after terraform wrote the state
+    but before `.done` existed, the retry's apply says "Saved plan is stale"; when
+    `.started` was left by such an earlier attempt, a fresh plan with the saved plan's
+    own variables is made and, if it shows no changes (the state is exactly what the
+    reviewed plan produces), the apply counts as done. Otherwise the plan is really
+    stale (someone else changed the state, or the first attempt stopped half way):
+    `PlanStale`, plan again and review.
+
+    Errors: a held state lock is a retryable `TerraformStateLocked` (never
+    force-unlocked); configuration and variable errors are `InvalidConfig`; a changed
+    plan file is `PlanMismatch`; a missing one `PlanMissing` (all non-retryable).
+    """
+
+    def __init__(self, settings: PlatformSettings, terraform: str = "terraform") -> None:
+        self.settings = settings
+        self.terraform = terraform
+
+    # ---- activities ------------------------------------------------------------------
+    @activity.defn(name="terraform_plan")
+    async def terraform_plan(self, input: TerraformPlanInput) -> TerraformPlanResult:
+        """Init, plan to `<release_dir>/terraform/plan.tfplan`, and summarise the plan."""
+        ws = self._workspace(input.release_id, input.source, input.terraform_dir)
+        await self._init(ws)
+        var_file = ws.release_dir / "variables.tfvars.json"
+        var_file.write_text(
+            json.dumps(self._variables(input.variables), indent=2, sort_keys=True) + "\n"
+        )
+        plan_file = ws.release_dir / "plan.tfplan"
+        plan_file.unlink(missing_ok=True)
+        result = await self._terraform(
+            ws,
+            "plan",
+            log_name="plan.log",
+            var_file=str(var_file),
+            out=str(plan_file),
+            detailed_exitcode=IsFlagged,
+            compact_warnings=IsFlagged,
+        )
+        # -detailed-exitcode: 0 no changes, 2 changes, 1 error
+        if result.returncode not in (0, 2):
+            self._raise_for(result, what=f"terraform plan of {ws.config_dir}")
+        plan = await self._show_plan(ws, plan_file)
+        changes = [
+            ResourceChange(address=rc["address"], actions=list(rc["change"]["actions"]))
+            for rc in plan.get("resource_changes", [])
+        ]
+        # like terraform's own summary: a replace counts once as add and once as destroy
+        return TerraformPlanResult(
+            plan_file=str(plan_file),
+            plan_sha256=_sha256_file(plan_file),
+            add=sum(c.actions.count("create") for c in changes),
+            change=sum(c.actions.count("update") for c in changes),
+            destroy=sum(c.actions.count("delete") for c in changes),
+            resource_changes=changes,
+        )
+
+    @activity.defn(name="terraform_apply")
+    async def terraform_apply(self, input: TerraformApplyInput) -> TerraformApplyResult:
+        """Apply exactly the reviewed plan file, then return the outputs as strings."""
+        ws = self._workspace(input.release_id, input.source, input.terraform_dir)
+        plan_file = Path(input.plan_file)
+        actual = _reviewed_plan_sha256(plan_file, input.plan_sha256)
+        markers = self.settings.terraform_dir / "applied"
+        started = markers / f"{actual}.started"
+        done = markers / f"{actual}.done"
+        await self._init(ws)
+        if done.exists():
+            # a previous attempt applied this very plan; do not apply twice
+            applied = bool(json.loads(done.read_text()).get("applied", True))
+            return TerraformApplyResult(outputs=await self._outputs(ws), applied=applied)
+
+        plan = await self._show_plan(ws, plan_file)
+        if not plan.get("applyable", True):
+            # nothing to change: applying would only risk a spurious "stale" error
+            _write_marker(done, input, applied=False)
+            return TerraformApplyResult(outputs=await self._outputs(ws), applied=False)
+
+        earlier_attempt = started.exists()
+        _write_marker(started, input, applied=False)
+        result = await self._terraform(
+            ws, "apply", str(plan_file), log_name="apply.log", compact_warnings=IsFlagged
+        )
+        if not result.ok:
+            text = "\n".join(result.tail)
+            if LOCK_MESSAGE in text:
+                self._raise_for(result, what=f"terraform apply of {plan_file}")
+            if STALE_MESSAGE not in text:
+                raise TerraformApplyError(
+                    f"terraform apply of {plan_file} failed (log {result.log_path}):\n"
+                    + _error_lines(result)
+                )
+            if not (earlier_attempt and await self._state_matches_plan(ws, plan)):
+                raise ApplicationError(
+                    f"plan {plan_file} is stale: the state at {self._state_path} changed "
+                    "after it was made; plan again and review the new plan",
+                    type="PlanStale",
+                    non_retryable=True,
+                )
+            # our earlier attempt applied it and died before recording that
+            activity.logger.info("plan %s was already applied by an earlier attempt", plan_file)
+        _write_marker(done, input, applied=True)
+        return TerraformApplyResult(outputs=await self._outputs(ws), applied=True)
+
+    # ---- steps -------------------------------------------------------------------------
+    @property
+    def _state_path(self) -> Path:
+        return self.settings.terraform_dir / "local.tfstate"
+
+    def _workspace(self, release_id: str, source: str, terraform_dir: str) -> _Workspace:
+        config_dir = (Path(source) / terraform_dir).resolve()
+        if not (config_dir.is_dir() and any(config_dir.glob("*.tf"))):
+            raise ApplicationError(
+                f"no Terraform configuration (*.tf) in {config_dir}; check infra.terraform_dir "
+                f"({terraform_dir!r}) in pipeline.yaml",
+                type="InvalidConfig",
+                non_retryable=True,
+            )
+        # one data dir per configuration folder, outside the repository
+        key = hashlib.sha256(str(config_dir).encode()).hexdigest()[:16]
+        release_dir = self.settings.release_dir(release_id) / "terraform"
+        release_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = self.settings.terraform_dir / "data" / key
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return _Workspace(config_dir=config_dir, data_dir=data_dir, release_dir=release_dir)
+
+    def _env(self, ws: _Workspace) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            TF_CLI_CONFIG_FILE=str(CLI_CONFIG),
+            TF_DATA_DIR=str(ws.data_dir),
+            TF_IN_AUTOMATION="1",
+            TF_INPUT="0",
+            CHECKPOINT_DISABLE="1",
+        )
+        return env
+
+    def _variables(self, given: Mapping[str, str]) -> dict[str, Any]:
+        """The plan's variables: the platform's own, then the input's (which win).
+
+        Values arrive as strings; one that holds a JSON list or object (e.g.
+        `'["api-gateway", "producer"]'`) is decoded, so list and map variables work.
+        """
+        values: dict[str, Any] = {
+            "registry": self.settings.registry_address,
+            "entrypoints": {
+                env: self.settings.entrypoint_url(env) for env in self.settings.entrypoints
+            },
+        }
+        for name, raw in given.items():
+            values[name] = _decode_value(raw)
+        return values
+
+    async def _terraform(
+        self, ws: _Workspace, command: str, *args: str, log_name: str, **options: Any
+    ) -> RunResult:
+        """Run one terraform subcommand in the configuration folder (never raises on rc)."""
+        tf = Terraform(working_dir=str(ws.config_dir), terraform_bin_path=self.terraform)
+        argv = tf.generate_cmd_string(command, *args, no_color=IsFlagged, input=False, **options)
+        return await run(
+            argv,
+            log_path=ws.release_dir / log_name,
+            cwd=ws.config_dir,
+            env=self._env(ws),
+            timeout=COMMAND_TIMEOUT,
+        )
+
+    async def _terraform_json(
+        self, ws: _Workspace, command: str, *args: str, log_name: str
+    ) -> dict[str, Any]:
+        """Run a terraform command that prints one JSON document and parse it."""
+        log_path = ws.release_dir / log_name
+        log_path.unlink(missing_ok=True)  # the runner appends; the log must hold one run
+        tf = Terraform(working_dir=str(ws.config_dir), terraform_bin_path=self.terraform)
+        argv = tf.generate_cmd_string(command, *args, no_color=IsFlagged, json=IsFlagged)
+        result = await run(
+            argv, log_path=log_path, cwd=ws.config_dir, env=self._env(ws), timeout=COMMAND_TIMEOUT
+        )
+        if not result.ok:
+            self._raise_for(result, what=f"terraform {command}")
+        return _json_document(log_path.read_text(), log_path)
+
+    async def _init(self, ws: _Workspace) -> None:
+        # -reconfigure: the state path may differ from the last init (another home)
+        self._state_path.parent.mkdir(parents=True, exist_ok=True)
+        result = await self._terraform(
+            ws,
+            "init",
+            log_name="init.log",
+            reconfigure=IsFlagged,
+            backend_config={"path": str(self._state_path)},
+        )
+        if not result.ok:
+            self._raise_for(result, what=f"terraform init of {ws.config_dir}")
+
+    async def _show_plan(self, ws: _Workspace, plan_file: Path) -> dict[str, Any]:
+        return await self._terraform_json(ws, "show", str(plan_file), log_name="show-plan.log")
+
+    async def _outputs(self, ws: _Workspace) -> dict[str, str]:
+        raw = await self._terraform_json(ws, "output", log_name="output.log")
+        outputs: dict[str, str] = {}
+        for name, out in raw.items():
+            value = out.get("value")
+            if out.get("sensitive"):
+                outputs[name] = "<sensitive>"  # never copy secrets into workflow history
+            elif isinstance(value, str):
+                outputs[name] = value
+            else:
+                outputs[name] = json.dumps(value, sort_keys=True)
+        return outputs
+
+    async def _state_matches_plan(self, ws: _Workspace, plan: dict[str, Any]) -> bool:
+        """True when a fresh plan with the saved plan's variables has nothing to do."""
+        variables = {name: v.get("value") for name, v in plan.get("variables", {}).items()}
+        var_file = ws.release_dir / "verify.tfvars.json"
+        var_file.write_text(json.dumps(variables, indent=2, sort_keys=True) + "\n")
+        result = await self._terraform(
+            ws,
+            "plan",
+            log_name="verify-plan.log",
+            var_file=str(var_file),
+            detailed_exitcode=IsFlagged,
+        )
+        if result.returncode not in (0, 2):
+            self._raise_for(result, what="terraform plan (checking a stale plan)")
+        return result.returncode == 0
+
+    def _raise_for(self, result: RunResult, *, what: str) -> NoReturn:
+        """Turn a failed terraform run into a retryable lock error or InvalidConfig."""
+        text = "\n".join(result.tail)
+        if LOCK_MESSAGE in text:
+            raise TerraformStateLocked(
+                f"{what}: the state {self._state_path} is locked by another terraform "
+                f"process; this activity retries until it is free. Do not force-unlock while "
+                f"that process runs (log {result.log_path}):\n{_error_lines(result)}"
+            )
+        raise ApplicationError(
+            f"{what} failed; fix the configuration or the variables (log {result.log_path}):\n"
+            + _error_lines(result),
+            type="InvalidConfig",
+            non_retryable=True,
+        )
+
+
+# ---- helpers ---------------------------------------------------------------------------
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _reviewed_plan_sha256(plan_file: Path, reviewed: str) -> str:
+    """The plan file's sha256, which must be the one that was reviewed."""
+    if not plan_file.is_file():
+        raise ApplicationError(
+            f"plan file {plan_file} does not exist on this worker; run terraform_plan "
+            "again and review the new plan",
+            type="PlanMissing",
+            non_retryable=True,
+        )
+    actual = _sha256_file(plan_file)
+    if actual != reviewed:
+        raise ApplicationError(
+            f"plan file {plan_file} has sha256 {actual}, not the reviewed "
+            f"{reviewed}; it was changed after review: plan again and review it",
+            type="PlanMismatch",
+            non_retryable=True,
+        )
+    return actual
+
+
+def _decode_value(raw: str) -> Any:
+    stripped = raw.strip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            pass  # not JSON: terraform gets the string and says what it expected
+    return raw
+
+
+def _json_document(text: str, log_path: Path) -> dict[str, Any]:
+    """The JSON document in a runner log (after its `$ argv` line; stderr may surround it)."""
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if line.startswith("{"):
+            value, _ = json.JSONDecoder().raw_decode(text[offset:])
+            if isinstance(value, dict):
+                return value
+        offset += len(line)
+    raise ValueError(f"no JSON document in terraform output; see {log_path}")
+
+
+def _error_lines(result: RunResult, limit: int = 25) -> str:
+    """Terraform's error block(s): from the first `Error:` line of the output tail."""
+    lines = result.tail
+    for index, line in enumerate(lines):
+        if line.lstrip("│ ").startswith("Error:"):
+            return "\n".join(lines[index : index + limit]).strip()
+    return result.tail_text()
+
+
+def _write_marker(path: Path, input: TerraformApplyInput, *, applied: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps(
+            {
+                "release_id": input.release_id,
+                "plan_file": input.plan_file,
+                "plan_sha256": input.plan_sha256,
+                "applied": applied,
+                "at": datetime.now(UTC).isoformat(),
+            },
+            sort_keys=True,
+        )
+    )
+    tmp.replace(path)

@@ -1,0 +1,32 @@
+# The local platform (Temporal dev server, registry, Traefik, podman) is started by
+# local/platform.py; Terraform records what the release expects of it, with the
+# built-in terraform_data resource only, so plans work offline and show the same
+# create/update/destroy lifecycle a cloud environment would.
+
+locals {
+  image_repository = "${var.registry}/go-coffee"
+}
+
+# One record per environment: its name, its entry point and the services routed there.
+# The release version is deliberately NOT part of it, so a new release updates only
+# terraform_data.release below.
+resource "terraform_data" "environment" {
+  for_each = toset(var.environments)
+
+  input = {
+    name       = each.key
+    entrypoint = lookup(var.entrypoints, each.key, "")
+    services   = sort(var.services)
+  }
+}
+
+# The release itself. A version change is an in-place update of `input` (never a
+# replace: no triggers_replace here), so a normal release plans 0 to destroy.
+resource "terraform_data" "release" {
+  input = {
+    version          = var.release_version
+    services         = sort(var.services)
+    environments     = var.environments
+    image_repository = local.image_repository
+  }
+}

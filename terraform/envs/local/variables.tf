@@ -1,0 +1,43 @@
+variable "release_version" {
+  description = "Version being released (the image tag of every service in the release)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.release_version))
+    error_message = "release_version must be a valid image tag: letters, digits, '_', '.', '-' (at most 128 characters)."
+  }
+}
+
+variable "services" {
+  description = "Services of the release, e.g. [\"api-gateway\", \"producer\"]."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.services) > 0
+    error_message = "services must name at least one service."
+  }
+}
+
+variable "environments" {
+  description = "Environments the release goes through, in order, e.g. [\"staging\", \"production\"]."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.environments) > 0
+    error_message = "environments must name at least one environment."
+  }
+}
+
+# The two below describe the embedded local platform; the terraform activity fills
+# them from the platform settings (registry port, Traefik entry points).
+variable "registry" {
+  description = "host:port of the image registry the services are pulled from."
+  type        = string
+  default     = "127.0.0.1:5000"
+}
+
+variable "entrypoints" {
+  description = "Environment name -> URL of its Traefik entry point."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,216 @@
+"""terraform_plan / terraform_apply with the real terraform on a copy of terraform/envs/local."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.terraform import TerraformActivities, TerraformStateLocked
+from brewline.model import (
+    TerraformApplyInput,
+    TerraformPlanInput,
+    TerraformPlanResult,
+)
+from brewline.platform import REPO_ROOT, PlatformSettings
+
+CONFIG = REPO_ROOT / "terraform" / "envs" / "local"
+TF_DIR = "terraform/envs/local"
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """A source tree holding only a copy of the repository's local environment."""
+    src = tmp_path / "src"
+    shutil.copytree(CONFIG, src / TF_DIR)
+    return src
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> PlatformSettings:
+    return PlatformSettings(home=str(tmp_path / "home"), registry_port=5999)
+
+
+@pytest.fixture
+def acts(settings: PlatformSettings) -> TerraformActivities:
+    return TerraformActivities(settings)
+
+
+def variables(version: str) -> dict[str, str]:
+    return {
+        "release_version": version,
+        "services": json.dumps(["api-gateway", "producer"]),
+        "environments": json.dumps(["staging", "production"]),
+    }
+
+
+async def plan(acts: TerraformActivities, source: Path, version: str) -> TerraformPlanResult:
+    return await ActivityEnvironment().run(
+        acts.terraform_plan,
+        TerraformPlanInput(
+            release_id=f"r-{uuid.uuid4().hex[:8]}",
+            source=str(source),
+            terraform_dir=TF_DIR,
+            variables=variables(version),
+        ),
+    )
+
+
+def apply_input(source: Path, planned: TerraformPlanResult) -> TerraformApplyInput:
+    return TerraformApplyInput(
+        release_id="r-apply",
+        source=str(source),
+        terraform_dir=TF_DIR,
+        plan_file=planned.plan_file,
+        plan_sha256=planned.plan_sha256,
+    )
+
+
+async def test_first_plan_creates_apply_then_no_changes(
+    acts: TerraformActivities, source: Path, settings: PlatformSettings
+) -> None:
+    first = await plan(acts, source, "1.0.0")
+    assert (first.add, first.change, first.destroy) == (3, 0, 0)
+    assert sorted(c.address for c in first.resource_changes) == [
+        'terraform_data.environment["production"]',
+        'terraform_data.environment["staging"]',
+        "terraform_data.release",
+    ]
+    assert all(c.actions == ["create"] for c in first.resource_changes)
+    assert Path(first.plan_file).is_file() and len(first.plan_sha256) == 64
+
+    applied = await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, first))
+    assert applied.applied
+    assert applied.outputs["registry"] == "127.0.0.1:5999"
+    assert applied.outputs["release_version"] == "1.0.0"
+    assert applied.outputs["image_repository"] == "127.0.0.1:5999/go-coffee"
+    assert json.loads(applied.outputs["environments"]) == {
+        "production": settings.entrypoint_url("production"),
+        "staging": settings.entrypoint_url("staging"),
+    }
+
+    second = await plan(acts, source, "1.0.0")
+    assert (second.add, second.change, second.destroy) == (0, 0, 0)
+    assert all(c.actions == ["no-op"] for c in second.resource_changes)
+    nothing = await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, second))
+    assert not nothing.applied
+    assert nothing.outputs == applied.outputs
+
+    # state and .terraform live in the platform's home, never in the source tree
+    assert (settings.terraform_dir / "local.tfstate").is_file()
+    assert sorted(p.name for p in (source / TF_DIR).iterdir()) == sorted(
+        p.name for p in CONFIG.iterdir()
+    )
+
+
+async def test_version_change_is_one_in_place_update(
+    acts: TerraformActivities, source: Path
+) -> None:
+    first = await plan(acts, source, "1.0.0")
+    await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, first))
+
+    bumped = await plan(acts, source, "1.1.0")
+    assert (bumped.add, bumped.change, bumped.destroy) == (0, 1, 0)
+    changed = [c for c in bumped.resource_changes if c.actions != ["no-op"]]
+    assert [(c.address, c.actions) for c in changed] == [("terraform_data.release", ["update"])]
+    applied = await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, bumped))
+    assert applied.outputs["release_version"] == "1.1.0"
+
+
+async def test_tampered_plan_is_refused(acts: TerraformActivities, source: Path) -> None:
+    planned = await plan(acts, source, "1.0.0")
+    with Path(planned.plan_file).open("ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, planned))
+    assert err.value.type == "PlanMismatch"
+    assert err.value.non_retryable
+    assert planned.plan_sha256 in str(err.value)
+
+
+async def test_retry_of_applied_plan_returns_outputs(
+    acts: TerraformActivities, source: Path, settings: PlatformSettings
+) -> None:
+    planned = await plan(acts, source, "2.0.0")
+    first = await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, planned))
+    serial = json.loads((settings.terraform_dir / "local.tfstate").read_text())["serial"]
+
+    # the activity is retried after it finished (e.g. the completion was lost)
+    again = await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, planned))
+    assert again == first
+    assert json.loads((settings.terraform_dir / "local.tfstate").read_text())["serial"] == serial
+
+    # the worker died after terraform wrote the state but before `.done` was recorded:
+    # the retry's apply sees a stale plan, checks the state is what the plan produces
+    (settings.terraform_dir / "applied" / f"{planned.plan_sha256}.done").unlink()
+    recovered = await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, planned))
+    assert recovered == first
+
+
+async def test_stale_plan_is_refused(acts: TerraformActivities, source: Path) -> None:
+    old = await plan(acts, source, "1.0.0")
+    newer = await plan(acts, source, "1.1.0")
+    await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, newer))
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, old))
+    assert err.value.type == "PlanStale"
+    assert err.value.non_retryable
+
+
+async def test_state_lock_held_by_another_process_is_retryable(
+    acts: TerraformActivities, source: Path, settings: PlatformSettings
+) -> None:
+    first = await plan(acts, source, "1.0.0")
+    await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, first))
+    bumped = await plan(acts, source, "1.1.0")
+
+    # The local backend locks with fcntl (F_SETLK) on the state file itself; a POSIX
+    # lock held by this test process is held against the terraform subprocess.
+    with (settings.terraform_dir / "local.tfstate").open("r+") as state:
+        fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(TerraformStateLocked) as err:
+            await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, bumped))
+        assert "locked" in str(err.value)
+        assert "Error acquiring the state lock" in str(err.value)
+        with pytest.raises(TerraformStateLocked):
+            await plan(acts, source, "1.2.0")
+        fcntl.lockf(state, fcntl.LOCK_UN)
+
+    # Temporal's retry, once the lock is gone, applies the same reviewed plan
+    applied = await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, bumped))
+    assert applied.applied and applied.outputs["release_version"] == "1.1.0"
+
+
+async def test_invalid_variables_and_config_are_non_retryable(
+    acts: TerraformActivities, source: Path
+) -> None:
+    with pytest.raises(ApplicationError) as err:
+        await plan(acts, source, "1+2")
+    assert err.value.type == "InvalidConfig" and err.value.non_retryable
+    assert "Invalid value for variable" in str(err.value)
+    assert "release_version must be a valid image tag" in str(err.value)
+
+    (source / TF_DIR / "broken.tf").write_text('output "bad" {\n  value = var.nope\n}\n')
+    with pytest.raises(ApplicationError) as err:
+        await plan(acts, source, "1.0.0")
+    assert err.value.type == "InvalidConfig"
+    assert "Reference to undeclared input variable" in str(err.value)
+
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(
+            acts.terraform_plan,
+            TerraformPlanInput(
+                release_id="r-missing",
+                source=str(source),
+                terraform_dir="terraform/envs/nowhere",
+                variables={},
+            ),
+        )
+    assert err.value.type == "InvalidConfig"
+    assert "terraform/envs/nowhere" in str(err.value)
