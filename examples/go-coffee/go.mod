@@ -1,0 +1,3 @@
+module gocoffee.example/go-coffee
+
+go 1.23
