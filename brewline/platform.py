@@ -7,11 +7,13 @@ folders without hard-coding them. Everything listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sys
 import sysconfig
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -185,10 +187,24 @@ def container_storage_args(settings: PlatformSettings) -> list[str]:
         "--root",
         str(settings.containers_dir / "storage"),
         "--runroot",
-        str(settings.containers_dir / "run"),
+        str(container_runroot(settings)),
         "--storage-driver",
         "vfs",
     ]
+
+
+def container_runroot(settings: PlatformSettings) -> Path:
+    """podman's run root: `containers/run` in the home, or a folder in the temp dir
+    named after the home when that path is too long.
+
+    podman refuses a run root longer than 50 characters ("the specified runroot is
+    longer than 50 characters"), which a deep checkout or a pytest tmp_path exceeds.
+    """
+    runroot = settings.containers_dir / "run"
+    if len(str(runroot)) <= 50:
+        return runroot
+    digest = hashlib.sha256(str(settings.containers_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"brewline-run-{digest}"
 
 
 def container_env(settings: PlatformSettings) -> dict[str, str]:
