@@ -1,0 +1,210 @@
+"""Activities registered under the real names, standing in for the outside world.
+
+They keep a record of every call and a tiny model of what runs where, so tests can
+assert on side effects (what was deployed, what compensation put back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from brewline.config import load
+from brewline.model import (
+    BuildInput,
+    DeployInput,
+    Deployment,
+    DeployResult,
+    DescribeInput,
+    DescribeResult,
+    GoTestInput,
+    GoTestResult,
+    ImageRecord,
+    ReleaseRequest,
+    RestoreInput,
+    RestoreResult,
+    ScanInput,
+    ScanResult,
+    SmokeTestInput,
+    SmokeTestResult,
+    TerraformApplyInput,
+    TerraformApplyResult,
+    TerraformPlanInput,
+    TerraformPlanResult,
+)
+from brewline.platform import REPO_ROOT
+from workflows.release import ReleaseWorkflow
+
+
+@dataclass
+class FakeWorld:
+    """The outside world as the fake activities see it."""
+
+    running: dict[tuple[str, str], Deployment] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)
+    log: list[tuple[str, Any]] = field(default_factory=list)
+    # name of activity -> callable(input) raising to simulate a failure (or None)
+    failures: dict[str, Callable[[Any], None]] = field(default_factory=dict)
+    deploy_started: asyncio.Event = field(default_factory=asyncio.Event)
+    block_deploy_in: str = ""  # environment whose deploy hangs until cancelled
+
+    def _record(self, name: str, arg: Any) -> None:
+        self.calls[name] += 1
+        self.log.append((name, arg))
+        fail = self.failures.get(name)
+        if fail:
+            fail(arg)
+
+    def activities(self) -> list[Callable[..., Any]]:
+        world = self
+
+        @activity.defn(name="run_go_tests")
+        async def run_go_tests(inp: GoTestInput) -> GoTestResult:
+            world._record("run_go_tests", inp)
+            return GoTestResult(inp.service, 81.5, 12, "/tmp/go-test.log")
+
+        @activity.defn(name="trivy_scan")
+        async def trivy_scan(inp: ScanInput) -> ScanResult:
+            world._record("trivy_scan", inp)
+            return ScanResult("trivy", inp.service, {"LOW": 1}, [], "/tmp/trivy.sarif")
+
+        @activity.defn(name="semgrep_scan")
+        async def semgrep_scan(inp: ScanInput) -> ScanResult:
+            world._record("semgrep_scan", inp)
+            return ScanResult("semgrep", inp.service, {}, [], "/tmp/semgrep.sarif")
+
+        @activity.defn(name="build_image")
+        async def build_image(inp: BuildInput) -> ImageRecord:
+            world._record("build_image", inp)
+            digest = "sha256:" + f"{inp.service}-{inp.version}".encode().hex().ljust(64, "0")[:64]
+            return ImageRecord(
+                inp.service,
+                inp.version,
+                f"127.0.0.1:5000/go-coffee/{inp.service}@{digest}",
+                digest,
+                "sha256:src",
+            )
+
+        @activity.defn(name="terraform_plan")
+        async def terraform_plan(inp: TerraformPlanInput) -> TerraformPlanResult:
+            world._record("terraform_plan", inp)
+            return TerraformPlanResult("/tmp/plan.tfplan", "abc123", 1, 0, 0, [])
+
+        @activity.defn(name="terraform_apply")
+        async def terraform_apply(inp: TerraformApplyInput) -> TerraformApplyResult:
+            world._record("terraform_apply", inp)
+            return TerraformApplyResult({"registry": "127.0.0.1:5000"}, True)
+
+        @activity.defn(name="describe_service")
+        async def describe_service(inp: DescribeInput) -> DescribeResult:
+            world._record("describe_service", inp)
+            return DescribeResult(
+                inp.environment, inp.service, world.running.get((inp.environment, inp.service))
+            )
+
+        @activity.defn(name="deploy_service")
+        async def deploy_service(inp: DeployInput) -> DeployResult:
+            world._record("deploy_service", inp)
+            if world.block_deploy_in == inp.environment:
+                world.deploy_started.set()
+                while True:  # a deploy that takes forever, until cancelled
+                    activity.heartbeat()
+                    await asyncio.sleep(0.1)
+            key = (inp.environment, inp.service)
+            previous = world.running.get(key)
+            deployed = Deployment(inp.environment, inp.service, inp.version, inp.image, "http://x")
+            world.running[key] = deployed
+            return DeployResult(deployed, previous, previous != deployed)
+
+        @activity.defn(name="smoke_test")
+        async def smoke_test(inp: SmokeTestInput) -> SmokeTestResult:
+            world._record("smoke_test", inp)
+            return SmokeTestResult("http://x/health", 200, inp.version, 3.0)
+
+        @activity.defn(name="restore_service")
+        async def restore_service(inp: RestoreInput) -> RestoreResult:
+            world._record("restore_service", inp)
+            key = (inp.environment, inp.service)
+            if inp.previous is None:
+                world.running.pop(key, None)
+            else:
+                world.running[key] = inp.previous
+            return RestoreResult(inp.environment, inp.service, inp.previous)
+
+        return [
+            run_go_tests,
+            trivy_scan,
+            semgrep_scan,
+            build_image,
+            terraform_plan,
+            terraform_apply,
+            describe_service,
+            deploy_service,
+            smoke_test,
+            restore_service,
+        ]
+
+
+def business_error(kind: str, message: str) -> Callable[[Any], None]:
+    def fail(_: Any) -> None:
+        raise ApplicationError(message, type=kind, non_retryable=True)
+
+    return fail
+
+
+def release_request(
+    services: list[str] | None = None, version: str = "1.4.0", initiator: str = "carol"
+) -> ReleaseRequest:
+    config = load(REPO_ROOT / "pipeline.yaml")
+    return ReleaseRequest(
+        services=services or ["api-gateway"],
+        version=version,
+        source=str(REPO_ROOT),
+        initiator=initiator,
+        environments=[e.name for e in config.environments],
+        pipeline=config,
+    )
+
+
+def new_worker(client: Client, world: FakeWorld, task_queue: str) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[ReleaseWorkflow],
+        activities=world.activities(),
+    )
+
+
+async def start_release(
+    client: Client, request: ReleaseRequest, task_queue: str
+) -> WorkflowHandle[ReleaseWorkflow, Any]:
+    return await client.start_workflow(
+        ReleaseWorkflow.run,
+        request,
+        id=f"release-test-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+
+
+async def wait_for_stage(
+    handle: WorkflowHandle[Any, Any], predicate: Callable[[Any], bool], timeout: float = 30
+) -> Any:
+    """Poll the status query until predicate(status) holds (never a fixed sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        status = await handle.query(ReleaseWorkflow.status)
+        if predicate(status):
+            return status
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting; last status stage={status.stage}")
+        await asyncio.sleep(0.05)
