@@ -52,7 +52,7 @@ def parse_duration(value: object) -> int:
             raise ValueError(f"{value!r} is negative")
         return value
     if isinstance(value, str):
-        match = DURATION.match(value.strip())
+        match = DURATION.fullmatch(value.strip())
         if match and any(match.groups()):
             d, h, m, s = (int(g) if g else 0 for g in match.groups())
             return ((d * 24 + h) * 60 + m) * 60 + s
@@ -135,7 +135,7 @@ def _package(value: object) -> str:
 
 def _smoke_path(value: object) -> str:
     text = _string(value)
-    if not SMOKE_PATH.match(text) or ".." in text:
+    if not SMOKE_PATH.fullmatch(text) or ".." in text:
         raise ValueError(f"{text!r} must be a URL path such as /health")
     return text
 
@@ -193,7 +193,7 @@ def _variables(value: object) -> dict[str, str]:
         raise ValueError(f"{value!r} must be a mapping of variable names to strings")
     out: dict[str, str] = {}
     for name, val in value.items():
-        if not isinstance(name, str) or not IDENTIFIER.match(name):
+        if not isinstance(name, str) or not IDENTIFIER.fullmatch(name):
             raise ValueError(f"variable name {name!r} must be an identifier")
         if not isinstance(val, str | int | float) or isinstance(val, bool):
             raise ValueError(f"variable {name!r} must be a string or number, got {val!r}")

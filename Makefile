@@ -1,0 +1,66 @@
+# brewline: `make demo` and `make test` do all setup on a fresh Debian 12 machine.
+# Both are safe to run twice: each step checks what is there before installing.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEBS := buildah podman skopeo docker-registry runc uidmap prometheus hey
+# Commands each Debian package brings, to skip apt when they are all there.
+DEB_COMMANDS := buildah podman skopeo docker-registry runc prometheus hey
+
+.PHONY: help setup debs venv up down demo worker test test-fast lint bench clean
+
+help:
+	@echo "make demo   set up, start the local platform and a worker, release api-gateway to the approval gate"
+	@echo "make test   set up and run the whole test suite"
+	@echo "make up | down | worker | lint | bench | clean"
+
+setup: debs venv
+
+debs:
+	@missing=""; for c in $(DEB_COMMANDS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages (missing:$$missing)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBS) >/dev/null; \
+	fi
+	@command -v terraform >/dev/null || { echo "terraform 1.11 is not on PATH: install it (see README)"; exit 1; }
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[tools,dev]'
+	@touch $@
+
+up: setup
+	$(PY) -m local.platform up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m local.platform down; fi
+
+worker: up
+	$(PY) -m local.platform up --with-worker
+
+demo: setup
+	$(PY) -m local.demo
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not e2e"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+bench: setup
+	$(PY) -m bench.orchestration
+
+clean: down
+	rm -rf .brewline

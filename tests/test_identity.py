@@ -1,0 +1,76 @@
+"""Version and name rules, and the release id that makes a release unique."""
+
+from __future__ import annotations
+
+import pytest
+
+from brewline.approval import refusal
+from brewline.identity import InvalidName, release_id, validate_name, validate_version
+from brewline.model import ApprovalConfig
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "1.4.0",
+        "v2.0.0",
+        "1.0.0-rc.1",
+        "1.0.0+build.7",
+        "0.0.1-alpha-beta.1+sha.5114f85",
+        "abc1234",
+        "0123456789abcdef0123456789abcdef01234567",
+    ],
+)
+def test_allowed_versions(version: str) -> None:
+    assert validate_version(version) == version
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "",
+        "1.4",
+        "01.2.3",
+        "1.2.3-",
+        "latest",
+        "1.2.3; rm -rf /",
+        "--set=x",
+        "../../etc",
+        "ABC1234",
+        "abc123",
+        "1.2.3\n",
+        "1.\uff12.3",  # a full-width digit
+        "a" * 41,
+        "1.0.0-" + "a" * 200,
+    ],
+)
+def test_refused_versions_name_the_value(version: str) -> None:
+    with pytest.raises(InvalidName) as info:
+        validate_version(version)
+    assert repr(version) in str(info.value)
+    assert "semantic version" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["Api", "api_gateway", "-api", "api-", "1api", "a" * 41, ""])
+def test_refused_service_names(name: str) -> None:
+    with pytest.raises(InvalidName, match="service"):
+        validate_name("service", name)
+
+
+def test_release_id_ignores_service_order_and_duplicates() -> None:
+    a = release_id("go-coffee", ["producer", "api-gateway"], "1.4.0")
+    b = release_id("go-coffee", ["api-gateway", "producer", "producer"], "1.4.0")
+    assert a == b == "release-go-coffee-api-gateway+producer-1.4.0"
+    assert release_id("go-coffee", ["api-gateway"], "1.4.1") != a
+
+
+def test_approval_rules() -> None:
+    cfg = ApprovalConfig(approvers=["alice", "bob"])
+    assert refusal(cfg, "carol", "alice", True, "") is None
+    assert refusal(cfg, "carol", "bob", False, "broken canary") is None
+    assert "may not approve" in (refusal(cfg, "carol", "mallory", True, "") or "")
+    assert "separation of duties" in (refusal(cfg, "alice", "alice", True, "") or "")
+    assert "needs a reason" in (refusal(cfg, "carol", "bob", False, " ") or "")
+    assert "approver's name" in (refusal(cfg, "carol", "  ", True, "") or "")
+    self_ok = ApprovalConfig(approvers=["alice"], allow_self_approval=True)
+    assert refusal(self_ok, "alice", "alice", True, "") is None
