@@ -1,0 +1,3 @@
+module brewline.test/brokenservice
+
+go 1.22
