@@ -33,6 +33,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
+    SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -138,9 +139,9 @@ async def _start(
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         search_attributes=TypedSearchAttributes(
             [
-                sa.RELEASE_SERVICES.value_set(services),
-                sa.RELEASE_VERSION.value_set(version),
-                sa.RELEASE_STAGE.value_set("queued"),
+                SearchAttributePair(sa.RELEASE_SERVICES, services),
+                SearchAttributePair(sa.RELEASE_VERSION, version),
+                SearchAttributePair(sa.RELEASE_STAGE, "queued"),
             ]
         ),
         static_summary=f"Release {', '.join(services)} {version} by {initiator}",
