@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
@@ -11,7 +11,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from brewline import search_attributes as sa
-from brewline.platform import tool_path
+from brewline.platform import PlatformSettings, tool_path
+from local.platform import LocalPlatform
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -50,3 +51,19 @@ async def local_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformSettings]:
+    """Registry and Traefik of the local platform, on free ports in a temporary home.
+
+    For deploy tests: podman storage, route files and logs all stay in that home, and
+    `down` at the end removes the containers deployed there and stops both by PID.
+    """
+    settings = PlatformSettings(home=str(tmp_path_factory.mktemp("platform-home")))
+    platform = LocalPlatform(settings)
+    try:
+        platform.up(["registry", "traefik"], free_ports=True)
+        yield settings
+    finally:
+        platform.down()
