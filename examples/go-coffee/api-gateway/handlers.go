@@ -79,8 +79,12 @@ func newUpstream(name, envVar string, getenv func(string) string) (*upstream, er
 	base, err := url.Parse(raw)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" ||
 		base.RawQuery != "" || base.Fragment != "" || base.User != nil {
+		shown := raw
+		if err == nil && base.User != nil {
+			shown = base.Redacted() // never echo a password
+		}
 		return nil, fmt.Errorf("%s=%q is not allowed: want the %s's base URL with http or https, "+
-			"a host and no query, like http://127.0.0.1:8082", envVar, raw, name)
+			"a host, no user info and no query, like http://127.0.0.1:8082", envVar, shown, name)
 	}
 	u.base = base
 

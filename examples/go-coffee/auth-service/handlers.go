@@ -35,13 +35,10 @@ func routes(mux *http.ServeMux, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	if len(accounts) == 0 {
-		slog.Warn("AUTH_USERS is unset: nobody can log in until it lists name:password pairs")
-	}
 
 	key := []byte(getenv("AUTH_SIGNING_KEY"))
-	if len(key) == 0 {
-		slog.Warn("AUTH_SIGNING_KEY is unset: using a random key, tokens will not survive a restart")
+	randomKey := len(key) == 0
+	if randomKey {
 		key = make([]byte, MinKeyBytes)
 		if _, err := rand.Read(key); err != nil {
 			return fmt.Errorf("AUTH_SIGNING_KEY is unset and no random key could be made: %w", err)
@@ -63,6 +60,15 @@ func routes(mux *http.ServeMux, getenv func(string) string) error {
 	signer, err := NewSigner(key, ttl, time.Now)
 	if err != nil {
 		return err
+	}
+
+	// Warnings only once every setting is valid, so a bad one stays the
+	// single line the service prints before it exits.
+	if len(accounts) == 0 {
+		slog.Warn("AUTH_USERS is unset: nobody can log in until it lists name:password pairs")
+	}
+	if randomKey {
+		slog.Warn("AUTH_SIGNING_KEY is unset: using a random key, tokens will not survive a restart")
 	}
 	h := &handlers{users: accounts, signer: signer}
 	mux.Handle("/login", platform.Methods{http.MethodPost: h.login})
@@ -192,11 +198,13 @@ func bearerToken(header string) (string, error) {
 	if header == "" {
 		return "", errors.New("Authorization header is missing: send \"Authorization: Bearer <token>\" from POST /login")
 	}
-	scheme, token, _ := strings.Cut(header, " ")
-	token = strings.TrimSpace(token)
+	scheme, token, _ := strings.Cut(strings.TrimSpace(header), " ")
 	// The scheme is case-insensitive (RFC 9110, section 11.1).
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	if !strings.EqualFold(scheme, "Bearer") {
 		return "", fmt.Errorf("authorization scheme %q is not supported: send \"Authorization: Bearer <token>\"", scheme)
+	}
+	if token = strings.TrimSpace(token); token == "" {
+		return "", errors.New("Authorization header has no token after Bearer: send the access_token from POST /login")
 	}
 	return token, nil
 }

@@ -3,6 +3,7 @@ package platform
 import (
 	"fmt"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,13 @@ type Config struct {
 func LoadConfig(getenv func(string) string) (Config, error) {
 	cfg := Config{ListenAddr: DefaultListenAddr}
 	if addr := strings.TrimSpace(getenv("LISTEN_ADDR")); addr != "" {
+		// Checked here, before the service reads its own settings, so a typo
+		// is the only line printed; a port in use still fails at listen.
+		_, port, err := net.SplitHostPort(addr)
+		if n, convErr := strconv.Atoi(port); err != nil || convErr != nil || n < 0 || n > 65535 {
+			return Config{}, fmt.Errorf(
+				"LISTEN_ADDR=%q is not allowed: want host:port, like %s", addr, DefaultListenAddr)
+		}
 		cfg.ListenAddr = addr
 	}
 

@@ -29,6 +29,7 @@ func TestLoadConfig(t *testing.T) {
 			Config{ListenAddr: DefaultListenAddr, Faults: Faults{ErrorRate: 1, Latency: time.Minute}},
 		},
 		{"zeros", map[string]string{"FAULT_ERROR_RATE": "0", "FAULT_LATENCY_MS": "0"}, Config{ListenAddr: DefaultListenAddr}},
+		{"any port, all interfaces", map[string]string{"LISTEN_ADDR": ":0"}, Config{ListenAddr: ":0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +60,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"FAULT_LATENCY_MS", "2.5", "from 0 to 60000"},
 		{"FAULT_LATENCY_MS", "60001", "from 0 to 60000"},
 		{"FAULT_LATENCY_MS", "99999999999999999999", "from 0 to 60000"},
+		{"LISTEN_ADDR", "8080", "want host:port"},
+		{"LISTEN_ADDR", "127.0.0.1:http", "want host:port"},
+		{"LISTEN_ADDR", "127.0.0.1:65536", "want host:port"},
+		{"LISTEN_ADDR", "[::1:80", "want host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {

@@ -106,7 +106,9 @@ func TestWriteJSONUnencodable(t *testing.T) {
 }
 
 func TestMethods(t *testing.T) {
-	ok := func(w http.ResponseWriter, r *http.Request) { WriteJSON(w, http.StatusOK, map[string]string{"method": r.Method}) }
+	ok := func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, map[string]string{"method": r.Method})
+	}
 	tests := []struct {
 		name       string
 		methods    Methods
