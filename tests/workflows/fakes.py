@@ -7,6 +7,7 @@ assert on side effects (what was deployed, what compensation put back).
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -193,6 +194,14 @@ async def start_release(
         id=f"release-test-{uuid.uuid4()}",
         task_queue=task_queue,
     )
+
+
+async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """With BREWLINE_RECORD_HISTORY set, keep this run's history for the replay test."""
+    if not os.environ.get("BREWLINE_RECORD_HISTORY"):
+        return
+    history = await handle.fetch_history()
+    (REPO_ROOT / "tests" / "histories" / f"{name}.json").write_text(history.to_json())
 
 
 async def wait_for_stage(

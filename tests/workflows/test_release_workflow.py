@@ -27,6 +27,7 @@ from tests.workflows.fakes import (
     FakeWorld,
     business_error,
     new_worker,
+    record_history,
     release_request,
     start_release,
     wait_for_stage,
@@ -64,6 +65,7 @@ async def test_happy_path_deploys_staging_then_production_after_approval(
         result = await handle.result()
         # queries of a finished workflow replay it, so they need the worker
         final = await handle.query(ReleaseWorkflow.status)
+        await record_history(handle, "release-happy-path-fakes")
 
     assert sorted((d.environment, d.service, d.version) for d in result.deployments) == [
         ("production", "api-gateway", "1.4.0"),
@@ -105,6 +107,7 @@ async def test_failing_tests_stop_the_release_before_build(time_env: WorkflowEnv
         with pytest.raises(WorkflowFailureError) as info:
             await handle.result()
         status = await handle.query(ReleaseWorkflow.status)
+        await record_history(handle, "release-tests-failed")
     assert isinstance(info.value.cause, ApplicationError)
     assert info.value.cause.type == "ReleaseFailed"
     assert "release failed at test" in info.value.cause.message
@@ -142,6 +145,7 @@ async def test_rejection_restores_what_the_release_deployed(time_env: WorkflowEn
         with pytest.raises(WorkflowFailureError) as info:
             await handle.result()
         status = await handle.query(ReleaseWorkflow.status)
+        await record_history(handle, "release-rejected")
     message = str(info.value.cause)
     assert "approval-production" in message and "rejected by bob" in message
     assert "error budget spent" in message
@@ -207,6 +211,7 @@ async def test_abort_during_production_deploy_restores_both_environments(
         with pytest.raises(WorkflowFailureError) as info:
             await handle.result()
         status = await handle.query(ReleaseWorkflow.status)
+        await record_history(handle, "release-aborted")
     assert isinstance(info.value.cause, CancelledError)
     restores = [arg for name, arg in world.log if name == "restore_service"]
     assert [(r.environment, r.previous) for r in restores] == [
@@ -240,6 +245,7 @@ async def test_transient_failure_is_retried_and_the_release_succeeds(
         await wait_for_stage(handle, awaiting_approval)
         await handle.signal(ReleaseWorkflow.approve, ApprovalSignal("bob", ""))
         result = await handle.result()
+        await record_history(handle, "release-transient-retry")
     assert len(attempts) == 3
     assert {d.environment for d in result.deployments} == {"staging", "production"}
 

@@ -1,0 +1,191 @@
+"""End to end on the real local platform, driven the way a person drives it.
+
+The Temporal dev server, the registry and Traefik run on free loopback ports in a
+temporary home; the worker and every starter.py call are separate processes. One
+release of api-gateway goes through real go test, Trivy, semgrep, go build + buildah,
+Terraform, podman containers behind Traefik, a refused self-approval, a real approval,
+and ends serving its version in production.
+
+Set BREWLINE_RECORD_HISTORY=1 to (re)write tests/histories/release-e2e-happy-path.json
+from this run; the replay test checks every history there against the workflow code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from brewline.platform import REPO_ROOT, PlatformSettings, tool_path
+from local.platform import LocalPlatform
+
+pytestmark = pytest.mark.e2e
+HISTORIES = REPO_ROOT / "tests" / "histories"
+VERSION = "1.0.0"
+RELEASE_ID = f"release-go-coffee-api-gateway-{VERSION}"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformSettings]:
+    settings = PlatformSettings(home=str(tmp_path_factory.mktemp("e2e")))
+    local = LocalPlatform(settings)
+    local.up(free_ports=True)
+    try:
+        yield settings
+    finally:
+        local.down()
+
+
+def environment(settings: PlatformSettings, task_queue: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        BREWLINE_HOME=settings.home,
+        TEMPORAL_ADDRESS=settings.temporal_address,
+        TEMPORAL_TASK_QUEUE=task_queue,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def starter(
+    env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "starter.py"), *args],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def awaiting_approval(env: dict[str, str], settings: PlatformSettings) -> list[str]:
+    """Release ids the real temporal CLI finds at the approval gate."""
+    out = subprocess.run(
+        [
+            tool_path("temporal", "BREWLINE_TEMPORAL"),
+            "workflow",
+            "list",
+            "--address",
+            settings.temporal_address,
+            "--query",
+            'ReleaseStage="awaiting-approval"',
+            "--output",
+            "json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    rows = json.loads(out or "[]")
+    return [row["execution"]["workflowId"] for row in rows]
+
+
+def get_json(url: str) -> dict[str, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback only)
+        data: dict[str, str] = json.loads(response.read())
+        return data
+
+
+def test_release_reaches_production_through_a_real_approval(
+    platform: PlatformSettings, tmp_path: Path
+) -> None:
+    env = environment(platform, f"e2e-{uuid.uuid4()}")
+    worker_log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "worker.py")],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        started = starter(
+            env, "release", "--services", "api-gateway", "--version", VERSION, "--as", "carol"
+        )
+        assert started.returncode == 0, started.stderr
+        assert f"started release {RELEASE_ID}" in started.stdout
+        assert f"python starter.py approve {RELEASE_ID} --as <approver>" in started.stdout
+
+        # test, scan, build, terraform and staging take a few minutes on two cores
+        deadline = time.monotonic() + 900
+        while RELEASE_ID not in awaiting_approval(env, platform):
+            status = starter(env, "status", RELEASE_ID)
+            assert "[failed]" not in status.stdout and "state     failed" not in status.stdout, (
+                status.stdout + (tmp_path / "worker.log").read_text()[-3000:]
+            )
+            assert time.monotonic() < deadline, status.stdout
+            time.sleep(2)
+
+        staging = get_json(platform.entrypoint_url("staging") + "/api-gateway/health")
+        assert staging["version"] == VERSION and staging["service"] == "api-gateway"
+
+        again = starter(
+            env, "release", "--services", "api-gateway", "--version", VERSION, "--as", "carol"
+        )
+        assert f"attached to running release {RELEASE_ID}" in again.stdout
+
+        self_approval = starter(env, "approve", RELEASE_ID, "--as", "carol")
+        assert self_approval.returncode == 2
+        assert "separation of duties" in self_approval.stderr
+
+        approved = starter(env, "approve", RELEASE_ID, "--as", "alice", "--reason", "e2e")
+        assert approved.returncode == 0, approved.stderr
+        assert "approved by alice" in approved.stdout
+
+        followed = starter(env, "status", RELEASE_ID, "--watch", timeout=600)
+        assert followed.returncode == 0, followed.stdout + followed.stderr
+        assert f"release {RELEASE_ID} succeeded" in followed.stdout
+
+        production = get_json(platform.entrypoint_url("production") + "/api-gateway/health")
+        assert production["version"] == VERSION
+
+        final = starter(env, "status", RELEASE_ID, "--json")
+        status = json.loads(final.stdout)
+        assert status["state"] == "succeeded"
+        assert status["approval"]["decided_by"] == "alice"
+        assert [s["state"] for s in status["stages"]] == ["succeeded"] * 7
+        assert {(d["environment"], d["version"]) for d in status["deployments"]} == {
+            ("staging", VERSION),
+            ("production", VERSION),
+        }
+        if os.environ.get("BREWLINE_RECORD_HISTORY"):
+            record_history(env, platform)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        worker_log.close()
+
+
+def record_history(env: dict[str, str], settings: PlatformSettings) -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    subprocess.run(
+        [
+            tool_path("temporal", "BREWLINE_TEMPORAL"),
+            "workflow",
+            "show",
+            "--address",
+            settings.temporal_address,
+            "--workflow-id",
+            RELEASE_ID,
+            "--output",
+            "json",
+        ],
+        env=env,
+        check=True,
+        stdout=(HISTORIES / "release-e2e-happy-path.json").open("w"),
+        timeout=30,
+    )
