@@ -381,15 +381,30 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _is_running(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    _reap(pid)
+def _thread_states(pid: int) -> list[str]:
+    """State letter of each thread of the process; empty when it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return False
-    # the state letter follows the command name, which is in parentheses
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        return []
+    states = []
+    for tid in threads:
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            # the state letter follows the command name, which is in parentheses
+            states.append(stat.rsplit(")", 1)[1].split()[0])
+    return states
+
+
+def _is_running(pid: int) -> bool:
+    """Some thread of the process is still alive.
+
+    Not just the main thread: a Go server's main thread can be a zombie while other
+    threads still finish blocking I/O (seen under load with the dev server's SQLite),
+    and until the last one exits the process keeps its ports and cannot be reaped.
+    """
+    _reap(pid)
+    return any(state not in ("Z", "X") for state in _thread_states(pid))
 
 
 def _runs_executable(pid: int, executable: str) -> bool:
@@ -409,6 +424,7 @@ def _wait_gone(pid: int, timeout: float) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
+    _reap(pid)  # every thread has exited now, so a child of ours can be reaped
     return True
 
 
