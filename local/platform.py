@@ -1,6 +1,7 @@
 """The embedded local platform: Temporal dev server, image registry and Traefik on 127.0.0.1.
 
-    python -m local.platform up [--home DIR] [--free-ports] [--components temporal registry]
+    python -m local.platform up [--home DIR] [--free-ports] [--with-worker]
+                                [--components temporal registry ...]
     python -m local.platform status [--home DIR]
     python -m local.platform down [--home DIR]
 
@@ -14,6 +15,7 @@ Layout of the home folder (`PlatformSettings.home`: `$BREWLINE_HOME`, default
     platform.json            ports and folders, written by `up`; the worker, the activities,
                              the CLI and the tests read it back (PlatformSettings.load)
     run/<component>.pid      PID of each process `up` started: temporal, registry, traefik
+                             and, with --with-worker, worker (python worker.py)
     logs/<component>.log     stdout and stderr of that process (appended across restarts)
     logs/traefik-access.log  Traefik's access log: every request through an entry point
     logs/podman.log          podman calls `down` made to remove the deployed containers
@@ -59,8 +61,10 @@ from temporalio.common import SearchAttributeIndexedValueType
 
 from activities.traefik import TraefikRoutes
 from brewline import search_attributes
+from brewline.connection import DEFAULT_TASK_QUEUE
 from brewline.platform import (
     LOOPBACK,
+    REPO_ROOT,
     PlatformSettings,
     container_env,
     container_storage_args,
@@ -68,6 +72,8 @@ from brewline.platform import (
 )
 
 DEFAULT_COMPONENTS = ("temporal", "registry", "traefik")
+WITH_WORKER = (*DEFAULT_COMPONENTS, "worker")
+_START_MARK = "--- brewline start "
 MANAGED_LABEL = "brewline.managed=true"
 POLL_INTERVAL = 0.1  # seconds between readiness probes
 
@@ -174,6 +180,14 @@ class Component(ABC):
     @abstractmethod
     def url(self, settings: PlatformSettings) -> str:
         """Where a person or a client reaches it."""
+
+    def environment(self, settings: PlatformSettings) -> dict[str, str]:
+        """Environment of the process: this one's, unless a component needs more."""
+        return dict(os.environ)
+
+    def owns(self, pid: int) -> bool:
+        """Is `pid` a live process of this component (and not a recycled PID)?"""
+        return _runs_executable(pid, self.executable())
 
 
 _SEARCH_ATTRIBUTE_TYPES = {
@@ -357,8 +371,60 @@ class Traefik(Component):
         return settings.traefik_api_url + "/dashboard/"
 
 
+class ReleaseWorker(Component):
+    """`python worker.py`: the Temporal worker for this home's platform (`up --with-worker`)."""
+
+    name = "worker"
+    stop_grace = 40.0  # it lets running activities finish for up to 30 s
+    ready_timeout = 60.0
+    ready_line = "worker polling"  # what worker.py logs once its pollers run
+
+    def executable(self) -> str:
+        return sys.executable
+
+    def ports(self, settings: PlatformSettings) -> dict[str, int]:
+        return {}
+
+    def use_free_ports(self, settings: PlatformSettings, picker: PortPicker) -> None:
+        pass
+
+    def command(self, settings: PlatformSettings) -> list[str]:
+        return [self.executable(), str(REPO_ROOT / "worker.py")]
+
+    def environment(self, settings: PlatformSettings) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            BREWLINE_HOME=settings.home,
+            TEMPORAL_ADDRESS=settings.temporal_address,
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def owns(self, pid: int) -> bool:
+        # any Python would match the executable: the script tells the worker apart
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return super().owns(pid) and str(REPO_ROOT / "worker.py").encode() in argv
+
+    def is_ready(self, settings: PlatformSettings) -> bool:
+        log = settings.logs_dir / f"{self.name}.log"
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            return False
+        # only what the latest start wrote: after the last marker `_start` writes
+        return self.ready_line in text.rpartition(_START_MARK)[2]
+
+    def url(self, settings: PlatformSettings) -> str:
+        queue = os.environ.get("TEMPORAL_TASK_QUEUE", DEFAULT_TASK_QUEUE)
+        return f"{settings.ui_url}/namespaces/default/task-queues/{queue}"
+
+
 COMPONENTS: dict[str, Component] = {
-    component.name: component for component in (TemporalDevServer(), ImageRegistry(), Traefik())
+    component.name: component
+    for component in (TemporalDevServer(), ImageRegistry(), Traefik(), ReleaseWorker())
 }
 
 
@@ -439,6 +505,9 @@ def _log_tail(path: Path, lines: int = 15) -> str:
 class LocalPlatform:
     """Starts, stops and reports the platform's processes in one home folder."""
 
+    # what `make demo` runs: the platform and a worker
+    DEMO_COMPONENTS: ClassVar[tuple[str, ...]] = WITH_WORKER
+
     def __init__(
         self, settings: PlatformSettings, components: Mapping[str, Component] | None = None
     ) -> None:
@@ -457,7 +526,7 @@ class LocalPlatform:
             pid = int(self.pid_file(name).read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _runs_executable(pid, self.components[name].executable()) else None
+        return pid if self.components[name].owns(pid) else None
 
     # ---- up ----------------------------------------------------------------------------
     def up(
@@ -507,7 +576,7 @@ class LocalPlatform:
         argv = component.command(self.settings)
         log = self.log_file(name)
         with log.open("ab") as out:
-            out.write(f"--- {datetime.now(UTC).isoformat()} {' '.join(argv)}\n".encode())
+            out.write(f"{_START_MARK}{datetime.now(UTC).isoformat()} {' '.join(argv)}\n".encode())
             out.flush()
             process = subprocess.Popen(
                 argv,
@@ -515,6 +584,7 @@ class LocalPlatform:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.settings.home_path,
+                env=component.environment(self.settings),
                 start_new_session=True,  # outlives the CLI and gets no terminal signals
             )
         _CHILDREN[process.pid] = process
@@ -639,6 +709,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--free-ports", action="store_true", help="up: pick free ports instead of the defaults"
     )
     parser.add_argument(
+        "--with-worker",
+        action="store_true",
+        help="up: also start a worker (python worker.py) for this home",
+    )
+    parser.add_argument(
         "--components",
         nargs="+",
         choices=list(COMPONENTS),
@@ -650,9 +725,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     platform = LocalPlatform(settings)
     try:
         if args.command == "up":
-            platform.up(args.components, free_ports=args.free_ports)
+            wanted = list(args.components) + (["worker"] if args.with_worker else [])
+            platform.up(wanted, free_ports=args.free_ports)
             print(f"brewline local platform in {settings.home}")
             print("\n".join(_addresses(settings)))
+            if "worker" in wanted:
+                print(f"  worker           {platform.status()['worker']}")
             if args.home:
                 print(f"  (export BREWLINE_HOME={settings.home} for the worker and the CLI)")
         elif args.command == "down":

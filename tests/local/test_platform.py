@@ -20,7 +20,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 
 from brewline.platform import PlatformSettings, container_env, container_storage_args
-from local.platform import DEFAULT_COMPONENTS, LocalPlatform, PlatformError
+from local.platform import COMPONENTS, DEFAULT_COMPONENTS, LocalPlatform, PlatformError
 from tests.local.images import REPO_ROOT, TestImages
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -181,7 +181,27 @@ async def test_up_is_idempotent_serves_on_loopback_and_down_stops_everything(
         timeout=60,
         check=True,
     )
-    assert cli.stdout.count("stopped") == len(DEFAULT_COMPONENTS)
+    assert cli.stdout.count("stopped") == len(COMPONENTS)
+
+
+def test_with_worker_starts_a_polling_worker_and_down_stops_it_first(tmp_path: Path) -> None:
+    settings = PlatformSettings(home=str(tmp_path / "home"))
+    platform = LocalPlatform(settings)
+    worker = None
+    try:
+        platform.up(["temporal", "worker"], free_ports=True)
+        worker = platform.running_pid("worker")
+        assert worker is not None
+        assert platform.status()["worker"].startswith(f"running (pid {worker}, {settings.ui_url}")
+        assert f"on {settings.temporal_address}" in platform.log_file("worker").read_text()
+        # a Python process that is not the worker does not pass for it
+        platform.pid_file("worker").write_text(f"{os.getpid()}\n")
+        assert platform.running_pid("worker") is None
+        platform.pid_file("worker").write_text(f"{worker}\n")
+    finally:
+        platform.down()
+    assert worker is not None and is_gone(worker)
+    assert "worker stopped" in platform.log_file("worker").read_text()
 
 
 def test_up_refuses_a_port_that_is_taken(tmp_path: Path) -> None:
