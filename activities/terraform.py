@@ -16,6 +16,11 @@ the commands run through `activities.runner.run`, not through the library's own
 and cannot kill terraform when the activity is cancelled. The runner gives the
 environment above, a log file per step, heartbeats and a process-group kill.
 
+Variables: the input's go on the command line as `-var name=value`, so Terraform
+converts each string to the declared type (a list-typed variable takes a JSON/HCL
+list such as `["a", "b"]`); the platform's own (`registry`, `entrypoints`) come first
+from `platform.tfvars.json`, so the input's win.
+
 Plan and apply files live in `settings.release_dir(release_id)/terraform/`.
 """
 
@@ -24,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,17 +100,17 @@ class TerraformActivities:
         """Init, plan to `<release_dir>/terraform/plan.tfplan`, and summarise the plan."""
         ws = self._workspace(input.release_id, input.source, input.terraform_dir)
         await self._init(ws)
-        var_file = ws.release_dir / "variables.tfvars.json"
-        var_file.write_text(
-            json.dumps(self._variables(input.variables), indent=2, sort_keys=True) + "\n"
-        )
+        platform_vars = ws.release_dir / "platform.tfvars.json"
+        platform_vars.write_text(json.dumps(self._platform_variables(), indent=2) + "\n")
         plan_file = ws.release_dir / "plan.tfplan"
         plan_file.unlink(missing_ok=True)
         result = await self._terraform(
             ws,
             "plan",
             log_name="plan.log",
-            var_file=str(var_file),
+            # later assignments win: the input's variables override the platform's
+            var_file=str(platform_vars),
+            var=[f"{name}={value}" for name, value in sorted(input.variables.items())],
             out=str(plan_file),
             detailed_exitcode=IsFlagged,
             compact_warnings=IsFlagged,
@@ -209,21 +213,18 @@ class TerraformActivities:
         )
         return env
 
-    def _variables(self, given: Mapping[str, str]) -> dict[str, Any]:
-        """The plan's variables: the platform's own, then the input's (which win).
+    def _platform_variables(self) -> dict[str, Any]:
+        """Facts about the platform the configuration may declare variables for.
 
-        Values arrive as strings; one that holds a JSON list or object (e.g.
-        `'["api-gateway", "producer"]'`) is decoded, so list and map variables work.
+        They go in a file, where a value for an undeclared variable is only a warning
+        (with `-var` it is an error), so any configuration can be used.
         """
-        values: dict[str, Any] = {
+        return {
             "registry": self.settings.registry_address,
             "entrypoints": {
-                env: self.settings.entrypoint_url(env) for env in self.settings.entrypoints
+                env: self.settings.entrypoint_url(env) for env in sorted(self.settings.entrypoints)
             },
         }
-        for name, raw in given.items():
-            values[name] = _decode_value(raw)
-        return values
 
     async def _terraform(
         self, ws: _Workspace, command: str, *args: str, log_name: str, **options: Any
@@ -343,16 +344,6 @@ def _reviewed_plan_sha256(plan_file: Path, reviewed: str) -> str:
             non_retryable=True,
         )
     return actual
-
-
-def _decode_value(raw: str) -> Any:
-    stripped = raw.strip()
-    if stripped[:1] in ("[", "{"):
-        try:
-            return json.loads(stripped)
-        except json.JSONDecodeError:
-            pass  # not JSON: terraform gets the string and says what it expected
-    return raw
 
 
 def _json_document(text: str, log_path: Path) -> dict[str, Any]:

@@ -42,22 +42,27 @@ def acts(settings: PlatformSettings) -> TerraformActivities:
     return TerraformActivities(settings)
 
 
-def variables(version: str) -> dict[str, str]:
+def variables(version: str, *, json_lists: bool = False) -> dict[str, str]:
+    """The release workflow's variables: lists comma-joined (or as JSON lists)."""
+    services, environments = ["api-gateway", "producer"], ["staging", "production"]
+    encode = json.dumps if json_lists else ",".join
     return {
         "release_version": version,
-        "services": json.dumps(["api-gateway", "producer"]),
-        "environments": json.dumps(["staging", "production"]),
+        "services": encode(services),
+        "environments": encode(environments),
     }
 
 
-async def plan(acts: TerraformActivities, source: Path, version: str) -> TerraformPlanResult:
+async def plan(
+    acts: TerraformActivities, source: Path, version: str, *, json_lists: bool = False
+) -> TerraformPlanResult:
     return await ActivityEnvironment().run(
         acts.terraform_plan,
         TerraformPlanInput(
             release_id=f"r-{uuid.uuid4().hex[:8]}",
             source=str(source),
             terraform_dir=TF_DIR,
-            variables=variables(version),
+            variables=variables(version, json_lists=json_lists),
         ),
     )
 
@@ -121,6 +126,15 @@ async def test_version_change_is_one_in_place_update(
     assert [(c.address, c.actions) for c in changed] == [("terraform_data.release", ["update"])]
     applied = await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, bumped))
     assert applied.outputs["release_version"] == "1.1.0"
+
+
+async def test_lists_as_json_plan_the_same_as_comma_joined(
+    acts: TerraformActivities, source: Path
+) -> None:
+    first = await plan(acts, source, "1.0.0")
+    await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, first))
+    as_json = await plan(acts, source, "1.0.0", json_lists=True)
+    assert (as_json.add, as_json.change, as_json.destroy) == (0, 0, 0)
 
 
 async def test_tampered_plan_is_refused(acts: TerraformActivities, source: Path) -> None:
@@ -196,6 +210,19 @@ async def test_invalid_variables_and_config_are_non_retryable(
     assert "Invalid value for variable" in str(err.value)
     assert "release_version must be a valid image tag" in str(err.value)
 
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(
+            acts.terraform_plan,
+            TerraformPlanInput(
+                release_id="r-empty",
+                source=str(source),
+                terraform_dir=TF_DIR,
+                variables={**variables("1.0.0"), "services": " , "},
+            ),
+        )
+    assert err.value.type == "InvalidConfig"
+    assert "services must name at least one service" in str(err.value)
+
     (source / TF_DIR / "broken.tf").write_text('output "bad" {\n  value = var.nope\n}\n')
     with pytest.raises(ApplicationError) as err:
         await plan(acts, source, "1.0.0")
@@ -214,3 +241,29 @@ async def test_invalid_variables_and_config_are_non_retryable(
         )
     assert err.value.type == "InvalidConfig"
     assert "terraform/envs/nowhere" in str(err.value)
+
+
+async def test_configuration_without_platform_variables(
+    acts: TerraformActivities, tmp_path: Path
+) -> None:
+    """`registry`/`entrypoints` come from a file, so a config need not declare them."""
+    config = tmp_path / "other" / "infra"
+    config.mkdir(parents=True)
+    (config / "main.tf").write_text(
+        'terraform {\n  backend "local" {}\n}\n\n'
+        'variable "release_version" {\n  type = string\n}\n\n'
+        'variable "replicas" {\n  type = list(number)\n}\n\n'
+        'resource "terraform_data" "release" {\n'
+        "  input = { version = var.release_version, replicas = var.replicas }\n}\n"
+    )
+    planned = await ActivityEnvironment().run(
+        acts.terraform_plan,
+        TerraformPlanInput(
+            release_id="r-other",
+            source=str(tmp_path / "other"),
+            terraform_dir="infra",
+            # a list-typed variable takes a JSON/HCL list, converted by terraform
+            variables={"release_version": "3.0.0", "replicas": "[1, 2]"},
+        ),
+    )
+    assert (planned.add, planned.change, planned.destroy) == (1, 0, 0)

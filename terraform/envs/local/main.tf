@@ -3,20 +3,16 @@
 # built-in terraform_data resource only, so plans work offline and show the same
 # create/update/destroy lifecycle a cloud environment would.
 
-locals {
-  image_repository = "${var.registry}/go-coffee"
-}
-
 # One record per environment: its name, its entry point and the services routed there.
 # The release version is deliberately NOT part of it, so a new release updates only
 # terraform_data.release below.
 resource "terraform_data" "environment" {
-  for_each = toset(var.environments)
+  for_each = toset(local.environments)
 
   input = {
     name       = each.key
     entrypoint = lookup(var.entrypoints, each.key, "")
-    services   = sort(var.services)
+    services   = local.services
   }
 }
 
@@ -25,8 +21,8 @@ resource "terraform_data" "environment" {
 resource "terraform_data" "release" {
   input = {
     version          = var.release_version
-    services         = sort(var.services)
-    environments     = var.environments
+    services         = local.services
+    environments     = local.environments
     image_repository = local.image_repository
   }
 }

@@ -1,3 +1,8 @@
+# Every value reaches Terraform as a string (the activity passes `-var name=value`;
+# Terraform converts it to the declared type). The lists are declared as strings and
+# accept both forms callers use: comma-separated ("api-gateway,producer") or a JSON
+# list ("[\"api-gateway\", \"producer\"]"); locals.tf turns them into lists.
+
 variable "release_version" {
   description = "Version being released (the image tag of every service in the release)."
   type        = string
@@ -9,22 +14,22 @@ variable "release_version" {
 }
 
 variable "services" {
-  description = "Services of the release, e.g. [\"api-gateway\", \"producer\"]."
-  type        = list(string)
+  description = "Services of the release: \"api-gateway,producer\" or a JSON list."
+  type        = string
 
   validation {
-    condition     = length(var.services) > 0
-    error_message = "services must name at least one service."
+    condition     = length(compact([for n in try(tolist(jsondecode(var.services)), split(",", var.services)) : trimspace(n)])) > 0
+    error_message = "services must name at least one service, e.g. \"api-gateway,producer\"."
   }
 }
 
 variable "environments" {
-  description = "Environments the release goes through, in order, e.g. [\"staging\", \"production\"]."
-  type        = list(string)
+  description = "Environments the release goes through, in order: \"staging,production\" or a JSON list."
+  type        = string
 
   validation {
-    condition     = length(var.environments) > 0
-    error_message = "environments must name at least one environment."
+    condition     = length(compact([for n in try(tolist(jsondecode(var.environments)), split(",", var.environments)) : trimspace(n)])) > 0
+    error_message = "environments must name at least one environment, e.g. \"staging,production\"."
   }
 }
 
