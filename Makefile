@@ -34,6 +34,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[tools,dev]'
+	$(PY) helm/install-helm.py --dest $(VENV)/bin
 	@touch $@
 
 up: setup

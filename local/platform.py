@@ -242,6 +242,13 @@ class TemporalDevServer(Component):
             str(settings.temporal_metrics_port),
             "--db-filename",
             str(settings.temporal_db),
+            # WAL with synchronous=NORMAL survives a crash of the server process (the chaos
+            # we care about here) and cuts each persisted transition from ~25 ms to ~8 ms;
+            # only a power loss could drop the last transactions.
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
             "--ui-disable-news-fetch",
             "--log-level",
             "warn",

@@ -93,6 +93,8 @@ class _Undo:
 
 def failure_reason(exc: BaseException) -> str:
     """The innermost message of an activity failure, e.g. 'TestsFailed: ...'."""
+    if isinstance(exc, StageFailed):
+        return exc.reason
     cause: BaseException | None = exc
     while isinstance(cause, ActivityError) and cause.cause is not None:
         cause = cause.cause
@@ -209,8 +211,19 @@ class ReleaseWorkflow:
 
         async def one(service: str) -> None:
             scan = inputs(service)
-            for tool in ("trivy_scan", "semgrep_scan"):
-                await self._call(tool, scan, ScanResult, opts.SCAN, summary=f"{tool} {service}")
+            results = await asyncio.gather(
+                *(
+                    self._call(tool, scan, ScanResult, opts.SCAN, summary=f"{tool} {service}")
+                    for tool in ("trivy_scan", "semgrep_scan")
+                ),
+                return_exceptions=True,
+            )
+            # both scanners report before the gate decides, so one run shows every finding
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if any(is_cancelled_exception(f) for f in failures):
+                raise asyncio.CancelledError()
+            if failures:
+                raise StageFailed(SCAN, "; ".join(failure_reason(f) for f in failures))
 
         targets = list(self._request.services)
         if cfg.scan.shared_paths:

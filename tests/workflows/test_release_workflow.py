@@ -296,3 +296,23 @@ async def test_decide_before_the_gate_opens_is_refused(local_env: WorkflowEnviro
         assert "no approval is waiting" in str(info.value.cause)
         assert "deploy-staging" in str(info.value.cause)
         await handle.terminate("test over")
+
+
+async def test_both_scanners_report_before_the_gate_stops_the_release(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld(
+        failures={
+            "trivy_scan": business_error("ScanGateFailed", "trivy: 1 HIGH finding: DS002"),
+            "semgrep_scan": business_error("ScanGateFailed", "semgrep: 2 HIGH findings"),
+        }
+    )
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start_release(time_env.client, release_request(), queue)
+        with pytest.raises(WorkflowFailureError) as info:
+            await handle.result()
+    message = str(info.value.cause)
+    assert "api-gateway: ScanGateFailed: trivy: 1 HIGH finding: DS002" in message
+    assert "ScanGateFailed: semgrep: 2 HIGH findings" in message
+    assert world.calls["build_image"] == 0
