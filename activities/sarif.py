@@ -1,0 +1,176 @@
+"""What the scan activities share: input checks, counting, the gate and SARIF files.
+
+Each scanner module (trivy, semgrep) turns its tool's report into `ScanFinding`s with
+severities from brewline.severity; everything after that is the same for all scanners.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+from brewline.model import ScanFinding
+from brewline.severity import SEVERITIES, at_or_above, parse_severity, rank
+
+# How many findings a gate failure message lists; the SARIF file holds all of them.
+MESSAGE_FINDINGS = 10
+
+
+def check_fail_on(fail_on: str) -> str:
+    """The gate threshold, normalised; bad input is a non-retryable InvalidScanInput."""
+    try:
+        return parse_severity(fail_on)
+    except ValueError as err:
+        raise ApplicationError(
+            f"fail_on: {err}; fix scan.fail_on in pipeline.yaml",
+            type="InvalidScanInput",
+            non_retryable=True,
+        ) from None
+
+
+def resolve_scan_paths(source: str, paths: Iterable[str]) -> tuple[Path, list[tuple[str, Path]]]:
+    """Check that every path is inside `source` and exists.
+
+    Returns the resolved source and a (relative, absolute) pair per path.
+
+    A missing path is a configuration mistake (pipeline.yaml or the service layout), not
+    something a retry fixes, so it is a non-retryable InvalidScanInput.
+    """
+    root = Path(source).resolve()
+    if not root.is_dir():
+        raise ApplicationError(
+            f"source {source!r} is not a directory on this worker; "
+            "pass the absolute path of the checked-out source tree",
+            type="InvalidScanInput",
+            non_retryable=True,
+        )
+    resolved: list[tuple[str, Path]] = []
+    for rel in paths:
+        full = (root / rel).resolve()
+        if not full.is_relative_to(root):
+            raise ApplicationError(
+                f"scan path {rel!r} is outside the source tree {root}; "
+                "use a path relative to the source",
+                type="InvalidScanInput",
+                non_retryable=True,
+            )
+        if not full.exists():
+            raise ApplicationError(
+                f"scan path {rel!r} does not exist under {root}; "
+                "fix the service's package or scan.shared_paths in pipeline.yaml",
+                type="InvalidScanInput",
+                non_retryable=True,
+            )
+        resolved.append((full.relative_to(root).as_posix() or ".", full))
+    if not resolved:
+        raise ApplicationError(
+            "nothing to scan: ScanInput.paths is empty; list at least one path",
+            type="InvalidScanInput",
+            non_retryable=True,
+        )
+    return root, resolved
+
+
+def count_by_severity(findings: Iterable[ScanFinding]) -> dict[str, int]:
+    """Number of findings per severity, with every severity present (zeros included)."""
+    counts = dict.fromkeys(SEVERITIES, 0)
+    for finding in findings:
+        counts[finding.severity] += 1
+    return counts
+
+
+def worst_first(findings: Iterable[ScanFinding]) -> list[ScanFinding]:
+    """Most severe first, then by file and line, so messages and results are stable."""
+    return sorted(findings, key=lambda f: (-rank(f.severity), f.path, f.line, f.rule_id))
+
+
+def gate_findings(findings: Iterable[ScanFinding], fail_on: str) -> list[ScanFinding]:
+    """The findings that fail a gate set at `fail_on`, worst first."""
+    return worst_first(f for f in findings if at_or_above(f.severity, fail_on))
+
+
+def describe(finding: ScanFinding) -> str:
+    where = f"{finding.path}:{finding.line}" if finding.line > 0 else finding.path
+    return f"{finding.rule_id} [{finding.severity}] {where}: {finding.title}"
+
+
+def raise_if_gate_failed(
+    *,
+    tool: str,
+    service: str,
+    findings: list[ScanFinding],
+    fail_on: str,
+    sarif_path: Path,
+) -> None:
+    """Raise a non-retryable ScanGateFailed listing the top findings at or above `fail_on`."""
+    failing = gate_findings(findings, fail_on)
+    if not failing:
+        return
+    counts = count_by_severity(failing)
+    summary = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES) if counts[s])
+    lines = [describe(f) for f in failing[:MESSAGE_FINDINGS]]
+    if len(failing) > MESSAGE_FINDINGS:
+        lines.append(f"... and {len(failing) - MESSAGE_FINDINGS} more")
+    raise ApplicationError(
+        f"{tool} gate failed for {service}: {len(failing)} finding(s) at or above "
+        f"{fail_on} ({summary}):\n  "
+        + "\n  ".join(lines)
+        + f"\nAll findings: {sarif_path}. Fix them, or raise scan.fail_on only with a reason.",
+        type="ScanGateFailed",
+        non_retryable=True,
+    )
+
+
+# ---- SARIF files -------------------------------------------------------------------------
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_json(path: Path, document: Any) -> None:
+    """Write atomically, so a retried or cancelled activity never leaves half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def rebase_sarif_run(run: dict[str, Any], source: Path, prefix: str) -> dict[str, Any]:
+    """Make the run's result locations relative to `source`.
+
+    Trivy writes locations relative to the path it scanned (and its ROOTPATH base is
+    wrong after `trivy convert`), so `prefix` (that path's folder, relative to the
+    source) is put in front of every URI and ROOTPATH points at the source tree.
+    """
+    for result in run.get("results", []):
+        for location in result.get("locations", []):
+            artifact = location.get("physicalLocation", {}).get("artifactLocation")
+            if artifact and "uri" in artifact:
+                artifact["uri"] = join_rel(prefix, artifact["uri"])
+                artifact["uriBaseId"] = "ROOTPATH"
+    run["originalUriBaseIds"] = {"ROOTPATH": {"uri": source.as_uri().rstrip("/") + "/"}}
+    return run
+
+
+def merge_sarif(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """One SARIF log holding the runs of several (SARIF allows any number of runs)."""
+    merged: dict[str, Any] = {
+        "version": "2.1.0",
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "runs": [],
+    }
+    for document in documents:
+        merged["runs"].extend(document.get("runs", []))
+    return merged
+
+
+def join_rel(prefix: str, name: str) -> str:
+    """`prefix/name` as a POSIX path relative to the source ("." prefix adds nothing)."""
+    if prefix in ("", "."):
+        return name
+    return f"{prefix.rstrip('/')}/{name}"
