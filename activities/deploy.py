@@ -26,7 +26,11 @@ from brewline.model import (
 
 
 class DeployTarget(Protocol):
-    """Where services run. Every method is idempotent: a retry must be harmless."""
+    """Where services run. Every method is idempotent: a retry must be harmless.
+
+    A target may also have `async def describe(DescribeInput) -> DescribeResult`
+    (what runs now); `describe_service` refuses targets without it.
+    """
 
     async def deploy(self, input: DeployInput) -> DeployResult:
         """Make the service run the image; report what ran before."""
@@ -38,12 +42,6 @@ class DeployTarget(Protocol):
 
     async def restore(self, input: RestoreInput) -> RestoreResult:
         """Put `previous` back, or remove the service when it is None."""
-        ...
-
-
-class DescribableTarget(DeployTarget, Protocol):
-    async def describe(self, input: DescribeInput) -> DescribeResult:
-        """What runs for the service now (None when nothing)."""
         ...
 
 
