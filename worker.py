@@ -14,20 +14,19 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
 
 from activities.deploy import DeployActivities
 from activities.golang import GoActivities
 from activities.images import ImageActivities
 from activities.local_target import LocalTarget
 from activities.semgrep import SemgrepActivities
-from activities.trivy import TrivyActivities
-from temporalio.client import Client
-from temporalio.worker import Worker
-
 from activities.terraform import TerraformActivities
+from activities.trivy import TrivyActivities
 from brewline.connection import ConnectionSettings, TemporalUnreachable, connect
 from brewline.platform import PlatformSettings
 from workflows.release import ReleaseWorkflow
@@ -69,8 +68,6 @@ def make_worker(
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         activities=list(activities),
-        # The few synchronous activities (python-terraform) run in this pool.
-        activity_executor=ThreadPoolExecutor(max_workers=max_concurrent_activities),
         max_concurrent_activities=max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
@@ -111,4 +108,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the Temporal core can abort there (sdk-python#300).
+    os._exit(code)

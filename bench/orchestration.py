@@ -45,7 +45,7 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-async def start(client: Client, queue: str, services: list[str]) -> WorkflowHandle:  # type: ignore[type-arg]
+async def start(client: Client, queue: str, services: list[str]) -> WorkflowHandle:
     return await client.start_workflow(
         ReleaseWorkflow.run,
         release_request(services, version=f"1.0.{uuid.uuid4().int % 10**9}"),
@@ -54,7 +54,7 @@ async def start(client: Client, queue: str, services: list[str]) -> WorkflowHand
     )
 
 
-async def wait_at_gate(handle: WorkflowHandle, timeout: float = 120) -> None:  # type: ignore[type-arg]
+async def wait_at_gate(handle: WorkflowHandle, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = await handle.query(ReleaseWorkflow.status)
