@@ -44,11 +44,14 @@ async def next_version(client: Client) -> str:
     return f"1.0.{count.count}"
 
 
-async def wait_for_gate(client: Client, release_id: str, timeout: float = 1800) -> bool:
+GATE_DEADLINE = 1800.0  # seconds: test, scan, build, infra and staging on two cores
+
+
+async def wait_for_gate(client: Client, release_id: str) -> bool:
     """Follow the release until it waits for approval (True) or ends (False)."""
     handle = client.get_workflow_handle(release_id)
     last = ""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + GATE_DEADLINE
     while time.monotonic() < deadline:
         status = await handle.query(ReleaseWorkflow.status)
         line = f"  {status.stage}: {status.state}"
@@ -61,7 +64,7 @@ async def wait_for_gate(client: Client, release_id: str, timeout: float = 1800) 
             print(starter.render(status))
             return False
         await asyncio.sleep(1)
-    print(f"release {release_id} did not reach the approval gate within {timeout:g}s")
+    print(f"release {release_id} did not reach the approval gate within {GATE_DEADLINE:g}s")
     return False
 
 
