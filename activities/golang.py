@@ -26,8 +26,9 @@ from brewline.platform import PlatformSettings, tool_path
 
 # The runner's limit is the input's timeout plus this, so that Go's own -timeout (set
 # to the input's timeout) fires first and names the test that hung; compiling is
-# outside Go's per-binary limit and inside this grace.
-KILL_GRACE_SECONDS = 60
+# outside Go's per-binary limit and inside this grace. It stays under the workflow's
+# start-to-close (timeout + 60 s), so a hang ends as TestsFailed, not an activity timeout.
+KILL_GRACE_SECONDS = 45
 MESSAGE_ITEMS = 10
 VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]*$")
 
@@ -57,7 +58,7 @@ def _module_dir(source: str, go_module: str) -> Path:
         raise ApplicationError(
             f"no Go module at {module} (go.mod missing); check `source` and `go_module` "
             "in pipeline.yaml",
-            type="InvalidTestInput",
+            type="InvalidConfig",
             non_retryable=True,
         )
     return module
@@ -69,7 +70,7 @@ def _check_package(package: str) -> str:
         raise ApplicationError(
             f"Go package {package!r} is not a package path; use a path relative to the "
             "module such as ./api-gateway",
-            type="InvalidTestInput",
+            type="InvalidConfig",
             non_retryable=True,
         )
     return package
@@ -277,8 +278,10 @@ class GoActivities:
         coverage = coverage_from_profile(profile.read_text()) if profile.exists() else None
         percent = coverage.percent if coverage else 0.0
         if percent < input.coverage_min:
+            # 69.96 must not read as "70.0%, below the gate of 70.0%"
+            digits = 1 if f"{percent:.1f}" != f"{input.coverage_min:.1f}" else 2
             raise ApplicationError(
-                f"coverage of {input.service} is {percent:.1f}% of statements "
+                f"coverage of {input.service} is {percent:.{digits}f}% of statements "
                 f"({coverage.covered if coverage else 0}/{coverage.total if coverage else 0}), "
                 f"below the gate of {input.coverage_min:.1f}% (test.coverage_min); "
                 f"add tests or lower the gate. Profile: {profile}",

@@ -21,13 +21,13 @@ MESSAGE_FINDINGS = 10
 
 
 def check_fail_on(fail_on: str) -> str:
-    """The gate threshold, normalised; bad input is a non-retryable InvalidScanInput."""
+    """The gate threshold, normalised; bad input is a non-retryable InvalidConfig."""
     try:
         return parse_severity(fail_on)
     except ValueError as err:
         raise ApplicationError(
             f"fail_on: {err}; fix scan.fail_on in pipeline.yaml",
-            type="InvalidScanInput",
+            type="InvalidConfig",
             non_retryable=True,
         ) from None
 
@@ -38,14 +38,14 @@ def resolve_scan_paths(source: str, paths: Iterable[str]) -> tuple[Path, list[tu
     Returns the resolved source and a (relative, absolute) pair per path.
 
     A missing path is a configuration mistake (pipeline.yaml or the service layout), not
-    something a retry fixes, so it is a non-retryable InvalidScanInput.
+    something a retry fixes, so it is a non-retryable InvalidConfig.
     """
     root = Path(source).resolve()
     if not root.is_dir():
         raise ApplicationError(
             f"source {source!r} is not a directory on this worker; "
             "pass the absolute path of the checked-out source tree",
-            type="InvalidScanInput",
+            type="InvalidConfig",
             non_retryable=True,
         )
     resolved: list[tuple[str, Path]] = []
@@ -55,24 +55,40 @@ def resolve_scan_paths(source: str, paths: Iterable[str]) -> tuple[Path, list[tu
             raise ApplicationError(
                 f"scan path {rel!r} is outside the source tree {root}; "
                 "use a path relative to the source",
-                type="InvalidScanInput",
+                type="InvalidConfig",
                 non_retryable=True,
             )
         if not full.exists():
             raise ApplicationError(
                 f"scan path {rel!r} does not exist under {root}; "
                 "fix the service's package or scan.shared_paths in pipeline.yaml",
-                type="InvalidScanInput",
+                type="InvalidConfig",
                 non_retryable=True,
             )
         resolved.append((full.relative_to(root).as_posix() or ".", full))
+    resolved = _outermost(resolved)
     if not resolved:
         raise ApplicationError(
             "nothing to scan: ScanInput.paths is empty; list at least one path",
-            type="InvalidScanInput",
+            type="InvalidConfig",
             non_retryable=True,
         )
     return root, resolved
+
+
+def _outermost(paths: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """Drop repeats and paths inside another listed folder: their findings would count twice.
+
+    (The release workflow lists a service's folder and its Containerfile in that folder.)
+    """
+    kept: list[tuple[str, Path]] = []
+    for rel, full in paths:
+        inside_another = any(
+            other != full and full.is_relative_to(other) and other.is_dir() for _, other in paths
+        )
+        if not inside_another and all(full != seen for _, seen in kept):
+            kept.append((rel, full))
+    return kept
 
 
 def count_by_severity(findings: Iterable[ScanFinding]) -> dict[str, int]:

@@ -121,7 +121,7 @@ class SemgrepActivities:
             raise ApplicationError(
                 "semgrep_rules is empty; set scan.semgrep_rules in pipeline.yaml "
                 "(for example policy/semgrep/go.yml)",
-                type="InvalidScanInput",
+                type="InvalidConfig",
                 non_retryable=True,
             )
         path = (source / rules).resolve()
@@ -129,7 +129,7 @@ class SemgrepActivities:
             raise ApplicationError(
                 f"semgrep rules file {rules!r} not found at {path}; "
                 "fix scan.semgrep_rules in pipeline.yaml (relative to the source tree)",
-                type="InvalidScanInput",
+                type="InvalidConfig",
                 non_retryable=True,
             )
         return path
@@ -154,7 +154,7 @@ class SemgrepActivities:
             raise ApplicationError(
                 f"semgrep rejected the rules file {rules}: {details}\n"
                 f"Fix the rules (try `semgrep scan --validate --config {rules}`); log: {log_path}",
-                type="InvalidScanInput",
+                type="InvalidConfig",
                 non_retryable=True,
             )
         if returncode != 0 or report is None or fatal:

@@ -169,7 +169,7 @@ async def test_missing_module_is_bad_input(acts: GoActivities) -> None:
     input.go_module = "no-such-module"
     err = await expect_error(acts, input)
 
-    assert err.type == "InvalidTestInput"
+    assert err.type == "InvalidConfig"
     assert err.non_retryable
     assert "no-such-module" in err.message
 
@@ -178,7 +178,7 @@ async def test_missing_module_is_bad_input(acts: GoActivities) -> None:
 async def test_flag_like_package_is_refused(acts: GoActivities, package: str) -> None:
     err = await expect_error(acts, go_input(package))
 
-    assert err.type == "InvalidTestInput"
+    assert err.type == "InvalidConfig"
 
 
 # ---- build_static_binary ----------------------------------------------------------------

@@ -208,7 +208,7 @@ async def test_broken_rules_file_is_bad_input(acts: SemgrepActivities, source: P
     )
     err = await expect_error(acts, scan_input(source, ["svc"], rules="broken.yml"))
 
-    assert err.type == "InvalidScanInput"
+    assert err.type == "InvalidConfig"
     assert err.non_retryable
     assert "broken.yml" in err.message
     assert "Rule parse error" in err.message
@@ -227,7 +227,7 @@ async def test_missing_rules_or_paths_are_bad_input(
 ) -> None:
     err = await expect_error(acts, scan_input(source, paths, rules=rules))
 
-    assert err.type == "InvalidScanInput"
+    assert err.type == "InvalidConfig"
     assert err.non_retryable
     assert expected in err.message
 

@@ -23,6 +23,7 @@ from activities.sarif import read_json
 from activities.trivy import TrivyActivities
 from brewline.model import ScanInput, ScanResult
 from brewline.platform import REPO_ROOT, PlatformSettings
+from brewline.severity import at_or_above, parse_severity
 
 CLEAN = REPO_ROOT / "tests" / "fixtures" / "trivy" / "clean"
 ROOT_CONTAINERFILE = 'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n'
@@ -187,6 +188,19 @@ async def test_trivyignore_at_the_source_root_is_honoured(
     assert result.counts["LOW"] == 1
 
 
+async def test_a_file_inside_a_scanned_folder_counts_once(
+    acts: TrivyActivities, leaky_source: tuple[Path, str]
+) -> None:
+    source, _ = leaky_source
+    (source / "svc" / "deploy.env").unlink()
+    (source / "svc" / "signing.pem").unlink()
+    paths = ["svc", "svc/Containerfile", "svc/"]
+    result = await scan(acts, scan_input(source, paths, fail_on="CRITICAL"))
+
+    assert result.counts["HIGH"] == 1
+    assert len(read_json(Path(result.sarif_path))["runs"]) == 1
+
+
 @pytest.mark.parametrize(
     ("paths", "fail_on", "expected"),
     [
@@ -207,7 +221,7 @@ async def test_bad_input_is_not_retried(
     (source.parent / "outside").mkdir()
     err = await expect_error(acts, scan_input(source, paths, fail_on=fail_on))
 
-    assert err.type == "InvalidScanInput"
+    assert err.type == "InvalidConfig"
     assert err.non_retryable
     assert expected in err.message
 
@@ -232,3 +246,19 @@ async def test_offline_scan_is_quick(acts: TrivyActivities, tmp_path: Path) -> N
     assert time.monotonic() - started < 30
     log = (Path(result.sarif_path).parent / "trivy-1.log").read_text()
     assert "Downloading" not in log
+
+
+# ---- the gate rule (brewline.severity) ------------------------------------------------------
+
+
+def test_gate_rule_orders_severities() -> None:
+    assert at_or_above("CRITICAL", "HIGH")
+    assert at_or_above("HIGH", "high")
+    assert not at_or_above("MEDIUM", "HIGH")
+    assert not at_or_above("UNKNOWN", "LOW")
+    assert at_or_above("UNKNOWN", "UNKNOWN")
+    assert parse_severity(" medium ") == "MEDIUM"
+    with pytest.raises(ValueError, match="'SEVERE' is not one of UNKNOWN, LOW, MEDIUM"):
+        parse_severity("SEVERE")
+    with pytest.raises(ValueError, match="None is not one of"):
+        parse_severity(None)
