@@ -56,7 +56,7 @@ async def run(
     log_path: Path,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
-    timeout: float = 600.0,
+    timeout: float = 600.0,  # noqa: ASYNC109 (on expiry the process group must be killed)
     heartbeat_every: float = 5.0,
     stdin_data: bytes | None = None,
 ) -> RunResult:
@@ -102,7 +102,7 @@ async def run(
     try:
         await asyncio.wait_for(asyncio.shield(pump_task), timeout=timeout)
         returncode = await proc.wait()
-    except asyncio.TimeoutError:
+    except TimeoutError:
         await _kill_group(proc)
         raise CommandTimeout(argv, timeout, list(tail)) from None
     except BaseException:
@@ -129,5 +129,5 @@ async def _kill_group(proc: asyncio.subprocess.Process) -> None:
         try:
             await asyncio.wait_for(proc.wait(), timeout=grace)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
