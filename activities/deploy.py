@@ -26,11 +26,11 @@ from brewline.model import (
 
 
 class DeployTarget(Protocol):
-    """Where services run. Every method is idempotent: a retry must be harmless.
+    """Where services run. Every method is idempotent: a retry must be harmless."""
 
-    A target may also have `async def describe(DescribeInput) -> DescribeResult`
-    (what runs now); `describe_service` refuses targets without it.
-    """
+    async def describe(self, input: DescribeInput) -> DescribeResult:
+        """What runs now; the workflow records it before changing anything."""
+        ...
 
     async def deploy(self, input: DeployInput) -> DeployResult:
         """Make the service run the image; report what ran before."""
@@ -65,16 +65,7 @@ class DeployActivities:
 
     @activity.defn(name="describe_service")
     async def describe_service(self, input: DescribeInput) -> DescribeResult:
-        target = self._target(input.target)
-        describe = getattr(target, "describe", None)
-        if describe is None:
-            raise ApplicationError(
-                f"deploy target {input.target!r} cannot describe what runs",
-                type="InvalidConfig",
-                non_retryable=True,
-            )
-        result: DescribeResult = await describe(input)
-        return result
+        return await self._target(input.target).describe(input)
 
     @activity.defn(name="deploy_service")
     async def deploy_service(self, input: DeployInput) -> DeployResult:
