@@ -58,7 +58,7 @@ async def wait_at_gate(handle: WorkflowHandle, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = await handle.query(ReleaseWorkflow.status)
-        if status.waiting_for:
+        if status.approval is not None and status.approval.status == "waiting":
             return
         if status.state != "running":
             raise RuntimeError(f"{handle.id} ended {status.state}: {status.failure}")

@@ -58,7 +58,7 @@ async def wait_for_gate(client: Client, release_id: str) -> bool:
         if line != last:
             print(line, flush=True)
             last = line
-        if status.stage == sa.AWAITING_APPROVAL or status.waiting_for:
+        if status.approval is not None and status.approval.status == "waiting":
             return True
         if status.state in starter.FINAL:
             print(starter.render(status))

@@ -376,7 +376,7 @@ class ReleaseWorkflow:
         """Restore, newest first, what this release changed. Runs even after an abort."""
         if not self._undo:
             return
-        self._stage = sa.ROLLING_BACK
+        self._waiting_for = "the restore of what this release changed"
         self._publish(sa.ROLLING_BACK)
         problems: list[str] = []
         for undo in reversed(self._undo):
@@ -404,6 +404,7 @@ class ReleaseWorkflow:
             self._services[undo.service].stages[deploy_stage(undo.environment)] = "compensated"
             self._stages[deploy_stage(undo.environment)].state = "compensated"
         self._undo.clear()
+        self._waiting_for = ""
         if problems:
             self._failure += "; rollback incomplete, fix by hand: " + "; ".join(problems)
 
@@ -501,8 +502,8 @@ class ReleaseWorkflow:
         workflow.set_current_details("\n".join(lines))
 
     def _finish(self, state: str, stage_attribute: str) -> None:
+        """The release ended; `stage` keeps where it was, the search attribute the outcome."""
         self._state = state
-        self._stage = stage_attribute
         self._publish(stage_attribute)
 
     # ---------------------------------------------------------------- plumbing

@@ -114,7 +114,7 @@ def test_release_reaches_production_through_a_real_approval(
     )
     try:
         started = starter(
-            env, "release", "--services", "api-gateway", "--version", VERSION, "--as", "carol"
+            env, "release", "--services", "api-gateway", "--version", VERSION, "--as", "alice"
         )
         assert started.returncode == 0, started.stderr
         assert f"started release {RELEASE_ID}" in started.stdout
@@ -134,17 +134,21 @@ def test_release_reaches_production_through_a_real_approval(
         assert staging["version"] == VERSION and staging["service"] == "api-gateway"
 
         again = starter(
-            env, "release", "--services", "api-gateway", "--version", VERSION, "--as", "carol"
+            env, "release", "--services", "api-gateway", "--version", VERSION, "--as", "alice"
         )
         assert f"attached to running release {RELEASE_ID}" in again.stdout
 
-        self_approval = starter(env, "approve", RELEASE_ID, "--as", "carol")
+        outsider = starter(env, "approve", RELEASE_ID, "--as", "mallory")
+        assert outsider.returncode == 2
+        assert "'mallory' may not approve releases" in outsider.stderr
+
+        self_approval = starter(env, "approve", RELEASE_ID, "--as", "alice")
         assert self_approval.returncode == 2
         assert "separation of duties" in self_approval.stderr
 
-        approved = starter(env, "approve", RELEASE_ID, "--as", "alice", "--reason", "e2e")
+        approved = starter(env, "approve", RELEASE_ID, "--as", "bob", "--reason", "e2e")
         assert approved.returncode == 0, approved.stderr
-        assert "approved by alice" in approved.stdout
+        assert "approved by bob" in approved.stdout
 
         followed = starter(env, "status", RELEASE_ID, "--watch", timeout=600)
         assert followed.returncode == 0, followed.stdout + followed.stderr
@@ -156,7 +160,7 @@ def test_release_reaches_production_through_a_real_approval(
         final = starter(env, "status", RELEASE_ID, "--json")
         status = json.loads(final.stdout)
         assert status["state"] == "succeeded"
-        assert status["approval"]["decided_by"] == "alice"
+        assert status["approval"]["decided_by"] == "bob"
         assert [s["state"] for s in status["stages"]] == ["succeeded"] * 7
         assert {(d["environment"], d["version"]) for d in status["deployments"]} == {
             ("staging", VERSION),

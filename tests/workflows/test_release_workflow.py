@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from brewline import search_attributes as sa
-from brewline.model import ApprovalSignal, DecisionInput, Deployment
+from brewline.model import ApprovalSignal, DecisionInput, Deployment, ReleaseStatus
 from tests.workflows.fakes import (
     FakeWorld,
     business_error,
@@ -38,10 +38,8 @@ OLD = Deployment("production", "api-gateway", "1.3.0", "reg/go-coffee/api-gatewa
 OLD_STAGING = Deployment("staging", "api-gateway", "1.3.0", "reg/go-coffee/api-gateway@sha256:old")
 
 
-def awaiting_approval(status: object) -> bool:
-    return getattr(status, "stage", "") == "approval-production" and bool(
-        getattr(status, "waiting_for", "")
-    )
+def awaiting_approval(status: ReleaseStatus) -> bool:
+    return status.approval is not None and status.approval.status == "waiting"
 
 
 async def test_happy_path_deploys_staging_then_production_after_approval(
@@ -114,7 +112,7 @@ async def test_failing_tests_stop_the_release_before_build(time_env: WorkflowEnv
     assert "TestsFailed: TestMenu failed" in info.value.cause.message
     assert world.calls["run_go_tests"] == 1  # business errors are not retried
     assert world.calls["build_image"] == 0 and world.calls["trivy_scan"] == 0
-    assert status.state == "failed"
+    assert status.state == "failed" and status.stage == "test"  # where it stopped
     assert [s.state for s in status.stages][:3] == ["failed", "pending", "pending"]
     assert status.service_states[0].stages == {"test": "failed"}
 
@@ -152,6 +150,7 @@ async def test_rejection_restores_what_the_release_deployed(time_env: WorkflowEn
     assert world.running[("staging", "api-gateway")] == OLD_STAGING
     assert ("production", "api-gateway") not in world.running
     assert status.approval.status == "rejected" and status.approval.decided_by == "bob"
+    assert status.stage == "approval-production" and status.waiting_for == ""
     assert status.deployments == [OLD_STAGING]
 
 
