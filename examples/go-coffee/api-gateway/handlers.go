@@ -38,9 +38,8 @@ func routes(mux *http.ServeMux, getenv func(string) string) error {
 		http.MethodGet: func(w http.ResponseWriter, r *http.Request) {
 			id := r.PathValue("id")
 			// Checked here so a malformed ID never costs an upstream call.
-			if !order.ValidID(id) {
-				platform.WriteError(w, http.StatusBadRequest,
-					fmt.Sprintf("order ID %q is not valid: want %s", id, order.IDFormat))
+			if err := order.CheckID(id); err != nil {
+				platform.WriteError(w, http.StatusBadRequest, err.Error())
 				return
 			}
 			producer.forward(w, r, "/orders/"+id)

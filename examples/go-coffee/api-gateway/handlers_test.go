@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,35 +10,13 @@ import (
 
 	"gocoffee.example/go-coffee/internal/order"
 	"gocoffee.example/go-coffee/internal/platform"
+	"gocoffee.example/go-coffee/internal/servicetest"
 )
 
 // newGateway is the whole service as main runs it, minus the listener.
 func newGateway(t *testing.T, env map[string]string) http.Handler {
 	t.Helper()
-	mux := http.NewServeMux()
-	if err := routes(mux, func(key string) string { return env[key] }); err != nil {
-		t.Fatalf("routes: %v", err)
-	}
-	return platform.NewServer("api-gateway", version, platform.Faults{}, mux)
-}
-
-func do(h http.Handler, method, target, body string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, target, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
-
-func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
-		t.Fatalf("body %q: %v", rec.Body.String(), err)
-	}
-	return v
+	return servicetest.New(t, "api-gateway", version, routes, env)
 }
 
 // seen is one request an upstream received.
@@ -73,11 +50,11 @@ func upstreamServer(t *testing.T, status int) (*httptest.Server, func() []seen) 
 }
 
 func TestMenu(t *testing.T) {
-	rec := do(newGateway(t, nil), http.MethodGet, "/api/v1/menu", "")
+	rec := servicetest.Do(newGateway(t, nil), http.MethodGet, "/api/v1/menu", "")
 	if rec.Code != http.StatusOK {
 		t.Fatalf("menu = %d %s", rec.Code, rec.Body)
 	}
-	menu := decode[menuBody](t, rec)
+	menu := servicetest.Decode[menuBody](t, rec)
 	if menu.Currency != "USD" || len(menu.Items) != len(order.Menu()) {
 		t.Errorf("menu = %+v", menu)
 	}
@@ -111,7 +88,7 @@ func TestForwards(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(tt.upstream())
-			rec := do(h, tt.method, tt.target, tt.body)
+			rec := servicetest.Do(h, tt.method, tt.target, tt.body)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status = %d %s, want the upstream's %d", rec.Code, rec.Body, tt.wantStatus)
 			}
@@ -152,13 +129,8 @@ func TestRejectsWithoutCallingUpstream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := do(h, tt.method, tt.target, "")
-			if rec.Code != tt.wantStatus {
-				t.Fatalf("status = %d %s, want %d", rec.Code, rec.Body, tt.wantStatus)
-			}
-			if got := decode[platform.ErrorBody](t, rec).Error; !strings.Contains(got, tt.wantError) {
-				t.Errorf("error = %q, want it to contain %q", got, tt.wantError)
-			}
+			rec := servicetest.Do(h, tt.method, tt.target, "")
+			servicetest.WantError(t, rec, tt.wantStatus, tt.wantError, "")
 		})
 	}
 	if n := len(producerSeen()); n != 0 {
@@ -172,11 +144,11 @@ func TestUnreachableUpstream(t *testing.T) {
 	producer.Close() // nothing listens there any more
 	h := newGateway(t, map[string]string{"PRODUCER_URL": url})
 
-	rec := do(h, http.MethodPost, "/api/v1/orders", `{}`)
+	rec := servicetest.Do(h, http.MethodPost, "/api/v1/orders", `{}`)
 	if rec.Code != http.StatusBadGateway {
 		t.Fatalf("status = %d %s, want 502", rec.Code, rec.Body)
 	}
-	if got := decode[platform.ErrorBody](t, rec).Error; !strings.Contains(got, "the producer at "+url+" did not answer") {
+	if got := servicetest.Decode[platform.ErrorBody](t, rec).Error; !strings.Contains(got, "the producer at "+url+" did not answer") {
 		t.Errorf("error = %q, want it to name the producer and its URL", got)
 	}
 }
@@ -192,12 +164,7 @@ func TestRoutesRejectBadUpstreamURLs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {
-			err := routes(http.NewServeMux(), func(key string) string {
-				if key == tt.variable {
-					return tt.value
-				}
-				return ""
-			})
+			err := routes(http.NewServeMux(), servicetest.Env(map[string]string{tt.variable: tt.value}))
 			if err == nil {
 				t.Fatal("accepted")
 			}

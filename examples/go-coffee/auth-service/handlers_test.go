@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gocoffee.example/go-coffee/internal/platform"
+	"gocoffee.example/go-coffee/internal/servicetest"
 )
 
 // Test credentials only; they exist nowhere else.
@@ -20,33 +21,7 @@ const (
 // newAuth is the whole service as main runs it, minus the listener.
 func newAuth(t *testing.T, env map[string]string) http.Handler {
 	t.Helper()
-	mux := http.NewServeMux()
-	if err := routes(mux, func(key string) string { return env[key] }); err != nil {
-		t.Fatalf("routes: %v", err)
-	}
-	return platform.NewServer("auth-service", version, platform.Faults{}, mux)
-}
-
-func do(h http.Handler, method, target, body string, header map[string]string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, target, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
-
-func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
-		t.Fatalf("body %q: %v", rec.Body.String(), err)
-	}
-	return v
+	return servicetest.New(t, "auth-service", version, routes, env)
 }
 
 func login(t *testing.T, h http.Handler, user, password string) *httptest.ResponseRecorder {
@@ -55,7 +30,7 @@ func login(t *testing.T, h http.Handler, user, password string) *httptest.Respon
 	if err != nil {
 		t.Fatal(err)
 	}
-	return do(h, http.MethodPost, "/login", string(body), nil)
+	return servicetest.Do(h, http.MethodPost, "/login", string(body))
 }
 
 func TestLoginThenVerify(t *testing.T) {
@@ -67,7 +42,7 @@ func TestLoginThenVerify(t *testing.T) {
 	if rec.Header().Get("Cache-Control") != "no-store" {
 		t.Error("token response may be cached")
 	}
-	tok := decode[loginResponse](t, rec)
+	tok := servicetest.Decode[loginResponse](t, rec)
 	if tok.TokenType != "Bearer" || tok.ExpiresIn != 1800 || tok.AccessToken == "" {
 		t.Errorf("login = %+v", tok)
 	}
@@ -76,11 +51,11 @@ func TestLoginThenVerify(t *testing.T) {
 	}
 
 	for _, scheme := range []string{"Bearer", "bearer"} {
-		rec = do(h, http.MethodGet, "/verify", "", map[string]string{"Authorization": scheme + " " + tok.AccessToken})
+		rec = servicetest.DoWithHeader(h, http.MethodGet, "/verify", "", map[string]string{"Authorization": scheme + " " + tok.AccessToken})
 		if rec.Code != http.StatusOK {
 			t.Fatalf("verify with %q = %d %s", scheme, rec.Code, rec.Body)
 		}
-		v := decode[verifyResponse](t, rec)
+		v := servicetest.Decode[verifyResponse](t, rec)
 		if !v.Valid || v.Subject != "ada" || !v.ExpiresAt.Equal(tok.ExpiresAt) {
 			t.Errorf("verify = %+v", v)
 		}
@@ -102,16 +77,11 @@ func TestLoginRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := do(h, http.MethodPost, "/login", tt.body, nil)
-			if rec.Code != tt.wantStatus {
-				t.Fatalf("status = %d %s, want %d", rec.Code, rec.Body, tt.wantStatus)
-			}
-			if got := decode[platform.ErrorBody](t, rec).Error; !strings.Contains(got, tt.wantError) {
-				t.Errorf("error = %q, want it to contain %q", got, tt.wantError)
-			}
+			rec := servicetest.Do(h, http.MethodPost, "/login", tt.body)
+			servicetest.WantError(t, rec, tt.wantStatus, tt.wantError, "")
 		})
 	}
-	if rec := do(h, http.MethodGet, "/login", "", nil); rec.Code != http.StatusMethodNotAllowed {
+	if rec := servicetest.Do(h, http.MethodGet, "/login", ""); rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("GET /login = %d, want 405", rec.Code)
 	}
 }
@@ -142,14 +112,14 @@ func TestVerifyRejectsRequests(t *testing.T) {
 			if tt.authorization != "" {
 				header["Authorization"] = tt.authorization
 			}
-			rec := do(h, http.MethodGet, "/verify", "", header)
+			rec := servicetest.DoWithHeader(h, http.MethodGet, "/verify", "", header)
 			if rec.Code != http.StatusUnauthorized {
 				t.Fatalf("status = %d %s, want 401", rec.Code, rec.Body)
 			}
 			if got := rec.Header().Get("WWW-Authenticate"); !strings.Contains(got, tt.wantChallenge) {
 				t.Errorf("WWW-Authenticate = %q, want it to contain %q", got, tt.wantChallenge)
 			}
-			if got := decode[platform.ErrorBody](t, rec).Error; !strings.Contains(got, tt.wantError) {
+			if got := servicetest.Decode[platform.ErrorBody](t, rec).Error; !strings.Contains(got, tt.wantError) {
 				t.Errorf("error = %q, want it to contain %q", got, tt.wantError)
 			}
 		})
@@ -158,18 +128,18 @@ func TestVerifyRejectsRequests(t *testing.T) {
 
 func TestSigningKeyFromEnvSurvivesRestart(t *testing.T) {
 	env := map[string]string{"AUTH_USERS": testUsers, "AUTH_SIGNING_KEY": strings.Repeat("s", 40)}
-	tok := decode[loginResponse](t, login(t, newAuth(t, env), "ada", testPass))
+	tok := servicetest.Decode[loginResponse](t, login(t, newAuth(t, env), "ada", testPass))
 
 	restarted := newAuth(t, env)
-	rec := do(restarted, http.MethodGet, "/verify", "", map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+	rec := servicetest.DoWithHeader(restarted, http.MethodGet, "/verify", "", map[string]string{"Authorization": "Bearer " + tok.AccessToken})
 	if rec.Code != http.StatusOK {
 		t.Errorf("a token from before the restart = %d %s, want 200", rec.Code, rec.Body)
 	}
 
 	// Without AUTH_SIGNING_KEY each process has its own random key.
 	delete(env, "AUTH_SIGNING_KEY")
-	tok = decode[loginResponse](t, login(t, newAuth(t, env), "ada", testPass))
-	rec = do(newAuth(t, env), http.MethodGet, "/verify", "", map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+	tok = servicetest.Decode[loginResponse](t, login(t, newAuth(t, env), "ada", testPass))
+	rec = servicetest.DoWithHeader(newAuth(t, env), http.MethodGet, "/verify", "", map[string]string{"Authorization": "Bearer " + tok.AccessToken})
 	if rec.Code != http.StatusUnauthorized {
 		t.Errorf("a token from another random key = %d, want 401", rec.Code)
 	}
@@ -193,7 +163,7 @@ func TestRoutesRejectBadSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := routes(http.NewServeMux(), func(key string) string { return tt.env[key] })
+			err := routes(http.NewServeMux(), servicetest.Env(tt.env))
 			if err == nil || !strings.Contains(err.Error(), tt.wantError) {
 				t.Fatalf("error = %v, want it to contain %q", err, tt.wantError)
 			}

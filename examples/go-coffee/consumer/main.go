@@ -16,12 +16,10 @@ import (
 // version is stamped at build time with -ldflags "-X main.version=<v>".
 var version = "dev"
 
-// Limits of GET /processed and of what is kept in memory.
+// Limits of GET /processed.
 const (
-	DefaultCapacity = 1000
-	MaxCapacity     = 1_000_000
-	DefaultLimit    = 20
-	MaxLimit        = 100
+	DefaultLimit = 20
+	MaxLimit     = 100
 )
 
 func main() {
@@ -31,11 +29,11 @@ func main() {
 // routes registers the consumer's endpoints. ORDER_CAPACITY (optional) sets
 // how many processed orders are kept in memory.
 func routes(mux *http.ServeMux, getenv func(string) string) error {
-	capacity, err := platform.IntEnv(getenv, "ORDER_CAPACITY", DefaultCapacity, 1, MaxCapacity)
+	store, err := order.StoreFromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	h := &handlers{store: order.NewStore(capacity), now: time.Now}
+	h := &handlers{store: store, now: time.Now}
 	mux.Handle("/process", platform.Methods{http.MethodPost: h.process})
 	mux.Handle("/processed", platform.Methods{http.MethodGet: h.processed})
 	return nil
@@ -70,12 +68,7 @@ func (h *handlers) process(w http.ResponseWriter, r *http.Request) {
 			platform.ErrorBody{Error: "order is not valid", Problems: problems})
 		return
 	}
-	rec, added := h.store.Add(order.Record{
-		Order:      o,
-		TotalCents: o.TotalCents(),
-		Status:     "processed",
-		UpdatedAt:  h.now().UTC(),
-	})
+	rec, added := h.store.Add(order.NewRecord(o, "processed", h.now()))
 	status := http.StatusOK
 	if added {
 		status = http.StatusCreated

@@ -1,44 +1,19 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"gocoffee.example/go-coffee/internal/order"
-	"gocoffee.example/go-coffee/internal/platform"
+	"gocoffee.example/go-coffee/internal/servicetest"
 )
 
 // newConsumer is the whole service as main runs it, minus the listener.
 func newConsumer(t *testing.T, env map[string]string) http.Handler {
 	t.Helper()
-	mux := http.NewServeMux()
-	if err := routes(mux, func(key string) string { return env[key] }); err != nil {
-		t.Fatalf("routes: %v", err)
-	}
-	return platform.NewServer("consumer", version, platform.Faults{}, mux)
-}
-
-func do(h http.Handler, method, target, body string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, target, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
-
-func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
-		t.Fatalf("body %q: %v", rec.Body.String(), err)
-	}
-	return v
+	return servicetest.New(t, "consumer", version, routes, env)
 }
 
 func orderJSON(id string) string {
@@ -49,24 +24,24 @@ func TestProcessOnce(t *testing.T) {
 	h := newConsumer(t, nil)
 	const id = "ord_00000000000000a1"
 
-	rec := do(h, http.MethodPost, "/process", orderJSON(id))
+	rec := servicetest.Do(h, http.MethodPost, "/process", orderJSON(id))
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("first POST /process = %d %s, want 201", rec.Code, rec.Body)
 	}
-	first := decode[order.Record](t, rec)
+	first := servicetest.Decode[order.Record](t, rec)
 	if first.ID != id || first.Status != "processed" || first.TotalCents != 750 || first.UpdatedAt.IsZero() {
 		t.Errorf("processed = %+v", first)
 	}
 
-	rec = do(h, http.MethodPost, "/process", orderJSON(id))
+	rec = servicetest.Do(h, http.MethodPost, "/process", orderJSON(id))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("second POST /process = %d %s, want 200", rec.Code, rec.Body)
 	}
-	if again := decode[order.Record](t, rec); !again.UpdatedAt.Equal(first.UpdatedAt) {
+	if again := servicetest.Decode[order.Record](t, rec); !again.UpdatedAt.Equal(first.UpdatedAt) {
 		t.Errorf("redelivery processed the order again: %v then %v", first.UpdatedAt, again.UpdatedAt)
 	}
 
-	list := decode[processedList](t, do(h, http.MethodGet, "/processed", ""))
+	list := servicetest.Decode[processedList](t, servicetest.Do(h, http.MethodGet, "/processed", ""))
 	if list.Count != 1 || list.Total != 1 || len(list.Orders) != 1 || list.Orders[0].ID != id {
 		t.Errorf("GET /processed = %+v, want the one order", list)
 	}
@@ -75,7 +50,7 @@ func TestProcessOnce(t *testing.T) {
 func TestProcessedLimitAndOrder(t *testing.T) {
 	h := newConsumer(t, map[string]string{"ORDER_CAPACITY": "3"})
 	for i := range 5 {
-		if rec := do(h, http.MethodPost, "/process", orderJSON(fmt.Sprintf("ord_%016x", i))); rec.Code != http.StatusCreated {
+		if rec := servicetest.Do(h, http.MethodPost, "/process", orderJSON(fmt.Sprintf("ord_%016x", i))); rec.Code != http.StatusCreated {
 			t.Fatalf("order %d: %d %s", i, rec.Code, rec.Body)
 		}
 	}
@@ -88,11 +63,11 @@ func TestProcessedLimitAndOrder(t *testing.T) {
 		{"/processed?limit=100", []string{"ord_0000000000000004", "ord_0000000000000003", "ord_0000000000000002"}},
 	}
 	for _, tt := range tests {
-		rec := do(h, http.MethodGet, tt.target, "")
+		rec := servicetest.Do(h, http.MethodGet, tt.target, "")
 		if rec.Code != http.StatusOK {
 			t.Fatalf("%s = %d %s", tt.target, rec.Code, rec.Body)
 		}
-		list := decode[processedList](t, rec)
+		list := servicetest.Decode[processedList](t, rec)
 		var ids []string
 		for _, o := range list.Orders {
 			ids = append(ids, o.ID)
@@ -126,28 +101,14 @@ func TestRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := do(h, tt.method, tt.target, tt.body)
-			if rec.Code != tt.wantStatus {
-				t.Fatalf("status = %d %s, want %d", rec.Code, rec.Body, tt.wantStatus)
-			}
-			body := decode[platform.ErrorBody](t, rec)
-			if !strings.Contains(body.Error, tt.wantError) {
-				t.Errorf("error = %q, want it to contain %q", body.Error, tt.wantError)
-			}
-			if tt.wantProblem != "" && !strings.Contains(strings.Join(body.Problems, "\n"), tt.wantProblem) {
-				t.Errorf("problems = %q, want one containing %q", body.Problems, tt.wantProblem)
-			}
+			rec := servicetest.Do(h, tt.method, tt.target, tt.body)
+			servicetest.WantError(t, rec, tt.wantStatus, tt.wantError, tt.wantProblem)
 		})
 	}
 }
 
 func TestRoutesRejectBadCapacity(t *testing.T) {
-	err := routes(http.NewServeMux(), func(key string) string {
-		if key == "ORDER_CAPACITY" {
-			return "-5"
-		}
-		return ""
-	})
+	err := routes(http.NewServeMux(), servicetest.Env(map[string]string{"ORDER_CAPACITY": "-5"}))
 	if err == nil || !strings.Contains(err.Error(), `ORDER_CAPACITY="-5"`) {
 		t.Errorf("error = %v, want one naming ORDER_CAPACITY and its value", err)
 	}

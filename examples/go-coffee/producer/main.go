@@ -15,24 +15,19 @@ import (
 // version is stamped at build time with -ldflags "-X main.version=<v>".
 var version = "dev"
 
-// How many accepted orders GET /orders/{id} can still find (ORDER_CAPACITY).
-const (
-	DefaultCapacity = 1000
-	MaxCapacity     = 1_000_000
-)
-
 func main() {
 	platform.Main(platform.Service{Name: "producer", Version: version, Routes: routes})
 }
 
 // routes registers the producer's endpoints. ORDER_CAPACITY (optional) sets
-// how many accepted orders are kept in memory.
+// how many accepted orders are kept in memory, so how many GET /orders/{id}
+// can still find.
 func routes(mux *http.ServeMux, getenv func(string) string) error {
-	capacity, err := platform.IntEnv(getenv, "ORDER_CAPACITY", DefaultCapacity, 1, MaxCapacity)
+	store, err := order.StoreFromEnv(getenv)
 	if err != nil {
 		return err
 	}
-	h := &handlers{store: order.NewStore(capacity), now: time.Now}
+	h := &handlers{store: store, now: time.Now}
 	mux.Handle("/orders", platform.Methods{http.MethodPost: h.accept})
 	mux.Handle("/orders/{id}", platform.Methods{http.MethodGet: h.get})
 	return nil
@@ -61,21 +56,15 @@ func (h *handlers) accept(w http.ResponseWriter, r *http.Request) {
 			platform.ErrorBody{Error: "order is not valid", Problems: problems})
 		return
 	}
-	rec, _ := h.store.Add(order.Record{
-		Order:      o,
-		TotalCents: o.TotalCents(),
-		Status:     "accepted",
-		UpdatedAt:  h.now().UTC(),
-	})
+	rec, _ := h.store.Add(order.NewRecord(o, "accepted", h.now()))
 	w.Header().Set("Location", "/orders/"+rec.ID)
 	platform.WriteJSON(w, http.StatusAccepted, rec)
 }
 
 func (h *handlers) get(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !order.ValidID(id) {
-		platform.WriteError(w, http.StatusBadRequest,
-			fmt.Sprintf("order ID %q is not valid: want %s", id, order.IDFormat))
+	if err := order.CheckID(id); err != nil {
+		platform.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	rec, ok := h.store.Get(id)

@@ -1,54 +1,29 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"gocoffee.example/go-coffee/internal/order"
-	"gocoffee.example/go-coffee/internal/platform"
+	"gocoffee.example/go-coffee/internal/servicetest"
 )
 
 // newProducer is the whole service as main runs it, minus the listener.
 func newProducer(t *testing.T, env map[string]string) http.Handler {
 	t.Helper()
-	mux := http.NewServeMux()
-	if err := routes(mux, func(key string) string { return env[key] }); err != nil {
-		t.Fatalf("routes: %v", err)
-	}
-	return platform.NewServer("producer", version, platform.Faults{}, mux)
-}
-
-func do(h http.Handler, method, target, body string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, target, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
-}
-
-func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
-		t.Fatalf("body %q: %v", rec.Body.String(), err)
-	}
-	return v
+	return servicetest.New(t, "producer", version, routes, env)
 }
 
 const validOrder = `{"customer":" Ada ","items":[{"drink":"latte","size":"large","quantity":2}]}`
 
 func TestAcceptThenGet(t *testing.T) {
 	h := newProducer(t, nil)
-	rec := do(h, http.MethodPost, "/orders", validOrder)
+	rec := servicetest.Do(h, http.MethodPost, "/orders", validOrder)
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("POST /orders = %d %s, want 202", rec.Code, rec.Body)
 	}
-	accepted := decode[order.Record](t, rec)
+	accepted := servicetest.Decode[order.Record](t, rec)
 	if !order.ValidID(accepted.ID) {
 		t.Errorf("id %q is not a valid order ID", accepted.ID)
 	}
@@ -60,11 +35,11 @@ func TestAcceptThenGet(t *testing.T) {
 		t.Errorf("Location = %q", loc)
 	}
 
-	rec = do(h, http.MethodGet, "/orders/"+accepted.ID, "")
+	rec = servicetest.Do(h, http.MethodGet, "/orders/"+accepted.ID, "")
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET = %d %s", rec.Code, rec.Body)
 	}
-	if got := decode[order.Record](t, rec); got.ID != accepted.ID || got.TotalCents != 950 {
+	if got := servicetest.Decode[order.Record](t, rec); got.ID != accepted.ID || got.TotalCents != 950 {
 		t.Errorf("GET = %+v, want the accepted order", got)
 	}
 }
@@ -94,41 +69,27 @@ func TestRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := do(h, tt.method, tt.target, tt.body)
-			if rec.Code != tt.wantStatus {
-				t.Fatalf("status = %d %s, want %d", rec.Code, rec.Body, tt.wantStatus)
-			}
-			body := decode[platform.ErrorBody](t, rec)
-			if !strings.Contains(body.Error, tt.wantError) {
-				t.Errorf("error = %q, want it to contain %q", body.Error, tt.wantError)
-			}
-			if tt.wantProblem != "" && !strings.Contains(strings.Join(body.Problems, "\n"), tt.wantProblem) {
-				t.Errorf("problems = %q, want one containing %q", body.Problems, tt.wantProblem)
-			}
+			rec := servicetest.Do(h, tt.method, tt.target, tt.body)
+			servicetest.WantError(t, rec, tt.wantStatus, tt.wantError, tt.wantProblem)
 		})
 	}
 }
 
 func TestOrderCapacity(t *testing.T) {
 	h := newProducer(t, map[string]string{"ORDER_CAPACITY": "1"})
-	first := decode[order.Record](t, do(h, http.MethodPost, "/orders", validOrder))
-	second := decode[order.Record](t, do(h, http.MethodPost, "/orders", validOrder))
-	if rec := do(h, http.MethodGet, "/orders/"+first.ID, ""); rec.Code != http.StatusNotFound {
+	first := servicetest.Decode[order.Record](t, servicetest.Do(h, http.MethodPost, "/orders", validOrder))
+	second := servicetest.Decode[order.Record](t, servicetest.Do(h, http.MethodPost, "/orders", validOrder))
+	if rec := servicetest.Do(h, http.MethodGet, "/orders/"+first.ID, ""); rec.Code != http.StatusNotFound {
 		t.Errorf("oldest order beyond capacity: %d, want 404", rec.Code)
 	}
-	if rec := do(h, http.MethodGet, "/orders/"+second.ID, ""); rec.Code != http.StatusOK {
+	if rec := servicetest.Do(h, http.MethodGet, "/orders/"+second.ID, ""); rec.Code != http.StatusOK {
 		t.Errorf("newest order: %d, want 200", rec.Code)
 	}
 }
 
 func TestRoutesRejectBadCapacity(t *testing.T) {
 	for _, value := range []string{"0", "lots", "1000001"} {
-		err := routes(http.NewServeMux(), func(key string) string {
-			if key == "ORDER_CAPACITY" {
-				return value
-			}
-			return ""
-		})
+		err := routes(http.NewServeMux(), servicetest.Env(map[string]string{"ORDER_CAPACITY": value}))
 		if err == nil || !strings.Contains(err.Error(), `ORDER_CAPACITY="`+value+`"`) {
 			t.Errorf("ORDER_CAPACITY=%s: error %v, want one naming the variable and value", value, err)
 		}
@@ -137,9 +98,9 @@ func TestRoutesRejectBadCapacity(t *testing.T) {
 
 func TestMetricsUseRoutePatterns(t *testing.T) {
 	h := newProducer(t, nil)
-	do(h, http.MethodPost, "/orders", validOrder)
-	do(h, http.MethodGet, "/orders/ord_0123456789abcdef", "")
-	text := do(h, http.MethodGet, "/metrics", "").Body.String()
+	servicetest.Do(h, http.MethodPost, "/orders", validOrder)
+	servicetest.Do(h, http.MethodGet, "/orders/ord_0123456789abcdef", "")
+	text := servicetest.Do(h, http.MethodGet, "/metrics", "").Body.String()
 	for _, want := range []string{
 		`http_requests_total{service="producer",version="dev",code="202",method="POST",path="/orders"} 1`,
 		`http_requests_total{service="producer",version="dev",code="404",method="GET",path="/orders/{id}"} 1`,

@@ -146,3 +146,12 @@ func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // IDFormat describes a valid ID for error messages.
 const IDFormat = `"ord_" followed by 16 lowercase hex digits`
+
+// CheckID returns nil when id is valid, else an error that names id and the
+// format it should have, fit to answer a client with.
+func CheckID(id string) error {
+	if ValidID(id) {
+		return nil
+	}
+	return fmt.Errorf("order ID %q is not valid: want %s", id, IDFormat)
+}

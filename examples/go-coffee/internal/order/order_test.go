@@ -172,3 +172,54 @@ func TestStoreConcurrent(t *testing.T) {
 		t.Errorf("Len = %d, want 50", s.Len())
 	}
 }
+
+func TestCheckID(t *testing.T) {
+	if err := CheckID("ord_0123456789abcdef"); err != nil {
+		t.Errorf("CheckID(valid) = %v", err)
+	}
+	err := CheckID("ord_1")
+	if err == nil || err.Error() != `order ID "ord_1" is not valid: want "ord_" followed by 16 lowercase hex digits` {
+		t.Errorf("CheckID(ord_1) = %v, want the ID and the format named", err)
+	}
+}
+
+func TestNewRecord(t *testing.T) {
+	o := Order{ID: "ord_0123456789abcdef", Customer: "Ada", Items: []Item{{Drink: "latte", Size: "large", Quantity: 2}}}
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.FixedZone("CET", 3600))
+	rec := NewRecord(o, "accepted", at)
+	if rec.ID != o.ID || rec.TotalCents != o.TotalCents() || rec.Status != "accepted" ||
+		!rec.UpdatedAt.Equal(at) || rec.UpdatedAt.Location() != time.UTC {
+		t.Errorf("NewRecord = %+v", rec)
+	}
+}
+
+func TestStoreFromEnv(t *testing.T) {
+	tests := []struct {
+		value        string
+		wantCapacity int // 0: an error naming the variable and the value
+	}{
+		{"", DefaultCapacity},
+		{"1", 1},
+		{"1000000", MaxCapacity},
+		{"0", 0},
+		{"-5", 0},
+		{"lots", 0},
+		{"1000001", 0},
+	}
+	for _, tt := range tests {
+		s, err := StoreFromEnv(func(key string) string {
+			if key == "ORDER_CAPACITY" {
+				return tt.value
+			}
+			return ""
+		})
+		switch {
+		case tt.wantCapacity == 0:
+			if err == nil || !strings.Contains(err.Error(), `ORDER_CAPACITY="`+tt.value+`"`) {
+				t.Errorf("ORDER_CAPACITY=%q: error %v, want one naming the variable and value", tt.value, err)
+			}
+		case err != nil || s.Capacity() != tt.wantCapacity:
+			t.Errorf("ORDER_CAPACITY=%q: store %v, error %v, want capacity %d", tt.value, s, err, tt.wantCapacity)
+		}
+	}
+}

@@ -3,6 +3,14 @@ package order
 import (
 	"sync"
 	"time"
+
+	"gocoffee.example/go-coffee/internal/platform"
+)
+
+// Bounds of ORDER_CAPACITY, how many records a service keeps in memory.
+const (
+	DefaultCapacity = 1000
+	MaxCapacity     = 1_000_000
 )
 
 // Record is an order with what a service did with it.
@@ -11,6 +19,12 @@ type Record struct {
 	TotalCents int       `json:"total_cents"`
 	Status     string    `json:"status"`
 	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// NewRecord is o with its total price, what a service did with it (status)
+// and when, in UTC.
+func NewRecord(o Order, status string, at time.Time) Record {
+	return Record{Order: o, TotalCents: o.TotalCents(), Status: status, UpdatedAt: at.UTC()}
 }
 
 // Store keeps the most recent records in memory, at most capacity of them:
@@ -27,6 +41,17 @@ type Store struct {
 func NewStore(capacity int) *Store {
 	capacity = max(capacity, 1)
 	return &Store{capacity: capacity, byID: make(map[string]Record, capacity)}
+}
+
+// StoreFromEnv returns an empty store sized by ORDER_CAPACITY, read through
+// getenv: DefaultCapacity when unset, an error naming the variable and the
+// value when it is not a whole number from 1 to MaxCapacity.
+func StoreFromEnv(getenv func(string) string) (*Store, error) {
+	capacity, err := platform.IntEnv(getenv, "ORDER_CAPACITY", DefaultCapacity, 1, MaxCapacity)
+	if err != nil {
+		return nil, err
+	}
+	return NewStore(capacity), nil
 }
 
 // Add stores rec unless a record with its ID is already there. It returns the
