@@ -399,3 +399,89 @@ class ReleaseStatus:
     deployments: list[Deployment]
     infra: TerraformPlanResult | None = None
     failure: str = ""
+
+
+# --------------------------------------------------------------------------------------
+# Progressive delivery (canary): traffic, metrics, load
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class CanaryDeployInput:
+    """Start `image` as the canary of `service` in `environment`, beside stable, at weight 0."""
+
+    release_id: str
+    environment: str
+    target: str
+    service: str
+    version: str
+    image: str
+    smoke_path: str = "/health"
+
+
+@dataclass
+class TrafficState:
+    """Who serves a service in an environment and with what share of requests (0-100)."""
+
+    environment: str
+    service: str
+    stable: Deployment | None
+    canary: Deployment | None
+    canary_weight: int
+
+
+@dataclass
+class SetWeightInput:
+    release_id: str
+    environment: str
+    target: str
+    service: str
+    weight: int  # percent of requests to the canary, 0-100
+
+
+@dataclass
+class CanaryEndInput:
+    """Promote the canary (it becomes stable at 100%) or roll it back (weight 0, removed)."""
+
+    release_id: str
+    environment: str
+    target: str
+    service: str
+
+
+@dataclass
+class MetricQueryInput:
+    """One instant PromQL query; `query` is already rendered (no template left)."""
+
+    query: str
+    prometheus_url: str = ""  # empty: the worker's configured Prometheus
+
+
+@dataclass
+class MetricQueryResult:
+    """The query's value; None when Prometheus answered with no data or NaN."""
+
+    value: float | None
+    samples: int  # series in the answer (0 = no data)
+    at: datetime | None = None
+    error: str = ""  # Prometheus unreachable or the query rejected: an Error measurement
+
+
+@dataclass
+class LoadInput:
+    """Send traffic through the environment's router for `duration_seconds` (hey)."""
+
+    release_id: str
+    environment: str
+    service: str
+    path: str
+    rate_per_second: float
+    concurrency: int
+    duration_seconds: int
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    status_codes: dict[str, int]
+    duration_seconds: float
