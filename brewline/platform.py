@@ -38,6 +38,7 @@ class PlatformSettings:
     entrypoints: dict[str, int] = field(
         default_factory=lambda: {"staging": 8081, "production": 8080}
     )
+    prometheus_port: int = 9090
 
     # ---- derived locations -------------------------------------------------------
     @property
@@ -81,6 +82,11 @@ class PlatformSettings:
         return self.traefik_dir / "dynamic"
 
     @property
+    def prometheus_dir(self) -> Path:
+        """Prometheus's configuration, file_sd scrape targets and TSDB."""
+        return self.home_path / "prometheus"
+
+    @property
     def containers_dir(self) -> Path:
         """podman/buildah storage (vfs driver), run root and containers.conf."""
         return self.home_path / "containers"
@@ -100,6 +106,10 @@ class PlatformSettings:
     @property
     def traefik_api_url(self) -> str:
         return f"http://{LOOPBACK}:{self.traefik_api_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.prometheus_port}"
 
     def entrypoint_url(self, environment: str) -> str:
         try:
