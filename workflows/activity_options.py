@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, TypeVar
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.workflow import ActivityCancellationType
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -88,3 +92,38 @@ RESTORE = ActivityOptions(
     retry=_retry(20, INVALID_CONFIG),
     cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
+# Prometheus outages come back as a result with `error` (an Error measurement), not as a
+# failure; only a worker that cannot run the query at all is retried, briefly.
+METRIC_QUERY = ActivityOptions(
+    start_to_close=timedelta(seconds=20),
+    heartbeat=None,
+    retry=_retry(2, INVALID_CONFIG, initial=1.0),
+)
+# The load generator runs in chunks of at most 10 minutes and is cancelled when the canary
+# ends; waiting for its cancellation guarantees hey is gone before the rollback.
+LOAD = ActivityOptions(
+    start_to_close=timedelta(minutes=12),
+    heartbeat=timedelta(seconds=30),
+    retry=_retry(3, INVALID_CONFIG),
+    cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+)
+
+
+async def call(
+    activity: str,
+    arg: Any,
+    result_type: type[T],
+    options: ActivityOptions,
+    summary: str,
+) -> T:
+    """Run an activity by name with its options; `summary` is what the UI shows for it."""
+    return await workflow.execute_activity(
+        activity,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=options.start_to_close,
+        heartbeat_timeout=options.heartbeat,
+        retry_policy=options.retry,
+        cancellation_type=options.cancellation,
+        summary=summary,
+    )

@@ -169,7 +169,7 @@ class ReleaseWorkflow:
 
         async def one(service: str) -> None:
             svc = cfg.service(service)
-            result = await self._call(
+            result = await opts.call(
                 "run_go_tests",
                 GoTestInput(
                     release_id=workflow.info().workflow_id,
@@ -213,7 +213,7 @@ class ReleaseWorkflow:
             scan = inputs(service)
             results = await asyncio.gather(
                 *(
-                    self._call(tool, scan, ScanResult, opts.SCAN, summary=f"{tool} {service}")
+                    opts.call(tool, scan, ScanResult, opts.SCAN, summary=f"{tool} {service}")
                     for tool in ("trivy_scan", "semgrep_scan")
                 ),
                 return_exceptions=True,
@@ -235,7 +235,7 @@ class ReleaseWorkflow:
 
         async def one(service: str) -> None:
             svc = cfg.service(service)
-            image = await self._call(
+            image = await opts.call(
                 "build_image",
                 BuildInput(
                     release_id=workflow.info().workflow_id,
@@ -263,7 +263,7 @@ class ReleaseWorkflow:
             services=",".join(self._request.services),
             environments=",".join(e.name for e in self._environments),
         )
-        plan = await self._call(
+        plan = await opts.call(
             "terraform_plan",
             TerraformPlanInput(
                 release_id=workflow.info().workflow_id,
@@ -280,7 +280,7 @@ class ReleaseWorkflow:
             f"{plan.destroy} to destroy"
         )
         self._publish()
-        await self._call(
+        await opts.call(
             "terraform_apply",
             TerraformApplyInput(
                 release_id=workflow.info().workflow_id,
@@ -330,7 +330,7 @@ class ReleaseWorkflow:
             image = self._images[service]
             # Ask what runs now and remember it before changing anything, so an
             # abort or failure can put it back even if the deploy itself dies half-way.
-            current = await self._call(
+            current = await opts.call(
                 "describe_service",
                 DescribeInput(release_id, env.name, env.target, service),
                 DescribeResult,
@@ -339,7 +339,7 @@ class ReleaseWorkflow:
             )
             if current.running is None or current.running.image != image.image:
                 self._undo.append(_Undo(env.name, env.target, service, current.running))
-            result = await self._call(
+            result = await opts.call(
                 "deploy_service",
                 DeployInput(
                     release_id=release_id,
@@ -355,7 +355,7 @@ class ReleaseWorkflow:
                 summary=f"deploy {service} {self._request.version} to {env.name}",
             )
             self._deployments[(env.name, service)] = result.deployed
-            await self._call(
+            await opts.call(
                 "smoke_test",
                 SmokeTestInput(
                     release_id=release_id,
@@ -381,7 +381,7 @@ class ReleaseWorkflow:
         problems: list[str] = []
         for undo in reversed(self._undo):
             try:
-                await self._call(
+                await opts.call(
                     "restore_service",
                     RestoreInput(
                         release_id=workflow.info().workflow_id,
@@ -564,22 +564,3 @@ class ReleaseWorkflow:
                 failures.append(f"{service}: {failure_reason(result)}")
         if failures:
             raise StageFailed(stage, "; ".join(failures))
-
-    async def _call(
-        self,
-        activity: str,
-        arg: Any,
-        result_type: type[T],
-        options: opts.ActivityOptions,
-        summary: str,
-    ) -> T:
-        return await workflow.execute_activity(
-            activity,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=options.start_to_close,
-            heartbeat_timeout=options.heartbeat,
-            retry_policy=options.retry,
-            cancellation_type=options.cancellation,
-            summary=summary,
-        )
