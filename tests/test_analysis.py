@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,11 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from temporalio import workflow
 from temporalio.converter import DataConverter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from brewline.analysis import (
     BUILTIN_METRICS,
@@ -35,6 +40,7 @@ from brewline.analysis import (
     render_query,
     template_placeholders,
 )
+from brewline.canary_config import validate_canary
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 SUCCESS_RATE = BUILTIN_METRICS["request-success-rate"]
@@ -528,3 +534,54 @@ async def test_the_dataclasses_travel_through_temporal() -> None:
     payloads = await converter.encode(values)
     decoded = await converter.decode(payloads, [AnalysisSpec, list[Measurement], AnalysisOutcome])
     assert decoded == values
+
+
+# ---- inside the workflow sandbox ----------------------------------------------------------
+
+
+@workflow.defn(sandboxed=True)
+class JudgeInTheSandbox:
+    """Reads the canary config, renders, classifies and decides as the canary workflow
+    will, with brewline's modules imported afresh inside the sandbox."""
+
+    @workflow.run
+    async def run(self, values: list[float | None]) -> AnalysisOutcome:
+        problems: list[str] = []
+        config = validate_canary({"analysis": {"count": 2}}, problems)
+        assert config is not None, problems
+        analysis = replace(config.analysis, metrics=config.analysis.metrics[:1])
+        query = render_metric(
+            analysis.metrics[0],
+            environment="production",
+            service="api-gateway",
+            version="1.0.0",
+            interval_seconds=analysis.interval_seconds,
+        )
+        assert "production-api-gateway-canary@file" in query
+        measurements = [
+            classify(analysis.metrics[0], value, "", workflow.now()) for value in values
+        ]
+        return decide(analysis, measurements)
+
+
+async def test_the_workflow_sandbox_runs_the_analysis(time_env: WorkflowEnvironment) -> None:
+    task_queue = f"analysis-{uuid.uuid4()}"
+    # The test module's own tools pass through; brewline's modules do not, so the sandbox
+    # imports and checks them as it will in the worker.
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(
+        "hypothesis", "pytest", "_pytest"
+    )
+    async with Worker(
+        time_env.client,
+        task_queue=task_queue,
+        workflows=[JudgeInTheSandbox],
+        workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions),
+    ):
+        outcome = await time_env.client.execute_workflow(
+            JudgeInTheSandbox.run,
+            [1.0, None, 0.995],
+            id=f"analysis-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+    assert outcome.phase == SUCCESSFUL
+    assert [m.inconclusive for m in outcome.metrics] == [1]
