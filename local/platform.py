@@ -1,4 +1,4 @@
-"""The embedded local platform: Temporal dev server, image registry and Traefik on 127.0.0.1.
+"""The embedded local platform: Temporal dev server, registry, Traefik, Prometheus on 127.0.0.1.
 
     python -m local.platform up [--home DIR] [--free-ports] [--with-worker]
                                 [--components temporal registry ...]
@@ -14,8 +14,8 @@ Layout of the home folder (`PlatformSettings.home`: `$BREWLINE_HOME`, default
 
     platform.json            ports and folders, written by `up`; the worker, the activities,
                              the CLI and the tests read it back (PlatformSettings.load)
-    run/<component>.pid      PID of each process `up` started: temporal, registry, traefik
-                             and, with --with-worker, worker (python worker.py)
+    run/<component>.pid      PID of each process `up` started: temporal, registry, traefik,
+                             prometheus and, with --with-worker, worker (python worker.py)
     logs/<component>.log     stdout and stderr of that process (appended across restarts)
     logs/traefik-access.log  Traefik's access log: every request through an entry point
     logs/podman.log          podman calls `down` made to remove the deployed containers
@@ -28,6 +28,12 @@ Layout of the home folder (`PlatformSettings.home`: `$BREWLINE_HOME`, default
     traefik/dynamic/         the file provider's folder: `route-<env>-<service>.yml`, one
                              route per environment and service, written by the local
                              deploy target (activities/traefik.py)
+    prometheus/prometheus.yml
+                             Prometheus's configuration: 1 s scrapes of Traefik's /metrics
+                             (job traefik) and of the deployed containers (job services)
+    prometheus/targets/      file_sd targets of job services: `<env>-<service>-<track>.json`,
+                             one per container (activities/scrape_targets.py)
+    prometheus/data/         Prometheus's TSDB
     containers/              podman and buildah state of this home only: vfs storage,
                              run root, containers.conf, events log
     artifacts/<release_id>/  per-release logs, SARIF reports, plan files, build contexts
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -49,6 +56,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -59,6 +67,7 @@ from typing import ClassVar
 import yaml
 from temporalio.common import SearchAttributeIndexedValueType
 
+from activities.scrape_targets import targets_dir
 from activities.traefik import TraefikRoutes
 from brewline import search_attributes
 from brewline.connection import DEFAULT_TASK_QUEUE
@@ -71,7 +80,7 @@ from brewline.platform import (
     tool_path,
 )
 
-DEFAULT_COMPONENTS = ("temporal", "registry", "traefik")
+DEFAULT_COMPONENTS = ("temporal", "registry", "traefik", "prometheus")
 WITH_WORKER = (*DEFAULT_COMPONENTS, "worker")
 _START_MARK = "--- brewline start "
 MANAGED_LABEL = "brewline.managed=true"
@@ -378,6 +387,91 @@ class Traefik(Component):
         return settings.traefik_api_url + "/dashboard/"
 
 
+class Prometheus(Component):
+    """Prometheus scraping Traefik's /metrics and the deployed containers every second.
+
+    Job `traefik` scrapes the "traefik" entry point (API and /metrics); job `services`
+    scrapes whatever `activities/scrape_targets.py` lists in `prometheus/targets/`,
+    re-read every second, so containers come and go without a restart.
+    """
+
+    name = "prometheus"
+    stop_grace = 10.0  # it closes its TSDB head on SIGTERM
+    interval: ClassVar[str] = "1s"  # scrape and rule evaluation
+
+    def executable(self) -> str:
+        return tool_path("prometheus", "BREWLINE_PROMETHEUS")
+
+    def ports(self, settings: PlatformSettings) -> dict[str, int]:
+        return {"http": settings.prometheus_port}
+
+    def use_free_ports(self, settings: PlatformSettings, picker: PortPicker) -> None:
+        settings.prometheus_port = picker.take()
+
+    def config(self, settings: PlatformSettings) -> dict[str, object]:
+        return {
+            "global": {
+                "scrape_interval": self.interval,
+                # the default timeout (10 s) is longer than the interval, which is invalid
+                "scrape_timeout": self.interval,
+                "evaluation_interval": self.interval,
+            },
+            "scrape_configs": [
+                {
+                    "job_name": "traefik",
+                    "static_configs": [{"targets": [f"{LOOPBACK}:{settings.traefik_api_port}"]}],
+                },
+                {
+                    "job_name": "services",
+                    "file_sd_configs": [
+                        {
+                            "files": [str(targets_dir(settings) / "*.json")],
+                            "refresh_interval": self.interval,
+                        }
+                    ],
+                },
+            ],
+        }
+
+    def command(self, settings: PlatformSettings) -> list[str]:
+        targets_dir(settings).mkdir(parents=True, exist_ok=True)
+        path = settings.prometheus_dir / "prometheus.yml"
+        path.write_text(yaml.safe_dump(self.config(settings), sort_keys=False))
+        return [
+            self.executable(),
+            f"--config.file={path}",
+            f"--storage.tsdb.path={settings.prometheus_dir / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{settings.prometheus_port}",
+            "--web.enable-lifecycle",  # POST /-/reload re-reads prometheus.yml
+        ]
+
+    def is_ready(self, settings: PlatformSettings) -> bool:
+        # /-/ready answers at once, but the first scrape lands seconds later: wait for it,
+        # so whoever queries next finds data. Traefik's target must be up when Traefik
+        # runs; when it is not part of this platform, one scrape (up 0) is enough.
+        if http_status(settings.prometheus_url + "/-/ready") != 200:
+            return False
+        traefik_up = self._instant_value(settings, 'up{job="traefik"}')
+        if traefik_up is None:
+            return False
+        return traefik_up == 1 or http_status(settings.traefik_api_url + "/api/rawdata") is None
+
+    def _instant_value(self, settings: PlatformSettings, query: str) -> float | None:
+        """Value of a one-series instant query; None when there is no sample (yet)."""
+        url = f"{settings.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+        try:
+            with _OPENER.open(url, timeout=2.0) as response:
+                result = json.load(response)["data"]["result"]
+        except (OSError, ValueError, KeyError):
+            return None
+        if len(result) != 1:
+            return None
+        return float(result[0]["value"][1])
+
+    def url(self, settings: PlatformSettings) -> str:
+        return settings.prometheus_url
+
+
 class ReleaseWorker(Component):
     """`python worker.py`: the Temporal worker for this home's platform (`up --with-worker`)."""
 
@@ -431,7 +525,13 @@ class ReleaseWorker(Component):
 
 COMPONENTS: dict[str, Component] = {
     component.name: component
-    for component in (TemporalDevServer(), ImageRegistry(), Traefik(), ReleaseWorker())
+    for component in (
+        TemporalDevServer(),
+        ImageRegistry(),
+        Traefik(),
+        Prometheus(),
+        ReleaseWorker(),
+    )
 }
 
 

@@ -221,5 +221,5 @@ def test_up_refuses_a_port_that_is_taken(tmp_path: Path) -> None:
 
 def test_up_names_unknown_components(tmp_path: Path) -> None:
     platform = LocalPlatform(PlatformSettings(home=str(tmp_path / "home")))
-    with pytest.raises(ValueError, match="unknown component\\(s\\) prometheus; known: temporal"):
-        platform.up(["prometheus"])
+    with pytest.raises(ValueError, match="unknown component\\(s\\) grafana; known: temporal"):
+        platform.up(["grafana"])
