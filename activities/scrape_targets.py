@@ -120,6 +120,16 @@ class ScrapeTargets:
             return False
         return True
 
+    def remove_all(self) -> list[Path]:
+        """Delete every target file (for `down`, which removes the containers themselves)."""
+        if not self.directory.is_dir():
+            return []
+        removed = []
+        for path in sorted(self.directory.glob("*.json")):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
+
     def read(self, environment: str, service: str, track: str) -> dict[str, object] | None:
         """The target group of that file (`targets` and `labels`), or None without one."""
         try:

@@ -308,6 +308,14 @@ def test_write_makes_one_file_sd_file_per_track_and_remove_deletes_it(tmp_path: 
     assert targets.read("production", "api-gateway", "canary") is None
     assert [p.name for p in path.parent.iterdir()] == ["production-api-gateway-stable.json"]
 
+    targets.write("staging", "producer", "stable", "127.0.0.1:41003", {"version": "1.0.0"})
+    assert [p.name for p in targets.remove_all()] == [
+        "production-api-gateway-stable.json",
+        "staging-producer-stable.json",
+    ]
+    assert list(path.parent.iterdir()) == []
+    assert ScrapeTargets(PlatformSettings(home=str(tmp_path / "never"))).remove_all() == []
+
 
 @pytest.mark.parametrize(
     ("environment", "track", "address", "labels", "message"),
