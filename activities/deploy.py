@@ -2,7 +2,9 @@
 
 The workflow names the target of each environment (`EnvironmentConfig.target`); these
 activities look it up and hand the input over, so a new target is one more entry in
-the dict the worker passes in.
+the dict the worker passes in. Besides plain deploys, a target runs canaries: a new
+version beside stable that gets a growing share of requests until it is promoted or
+rolled back.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from brewline.model import (
+    CanaryDeployInput,
+    CanaryEndInput,
     DeployInput,
     DeployResult,
     DescribeInput,
     DescribeResult,
     RestoreInput,
     RestoreResult,
+    SetWeightInput,
     SmokeTestInput,
     SmokeTestResult,
+    TrafficState,
 )
 
 
@@ -42,6 +48,26 @@ class DeployTarget(Protocol):
 
     async def restore(self, input: RestoreInput) -> RestoreResult:
         """Put `previous` back, or remove the service when it is None."""
+        ...
+
+    async def describe_traffic(self, input: DescribeInput) -> TrafficState:
+        """Who serves as stable and as canary, and the canary's share of requests."""
+        ...
+
+    async def deploy_canary(self, input: CanaryDeployInput) -> TrafficState:
+        """Start the image beside stable as the canary, ready and at weight 0."""
+        ...
+
+    async def set_canary_weight(self, input: SetWeightInput) -> TrafficState:
+        """Send `weight` percent (0-100) of requests to the canary; InvalidInput without one."""
+        ...
+
+    async def promote_canary(self, input: CanaryEndInput) -> TrafficState:
+        """The canary's version becomes stable at 100%; the old stable goes."""
+        ...
+
+    async def rollback_canary(self, input: CanaryEndInput) -> TrafficState:
+        """Canary to 0% at once, then removed; stable untouched; no canary is a no-op."""
         ...
 
 
@@ -78,3 +104,23 @@ class DeployActivities:
     @activity.defn(name="restore_service")
     async def restore_service(self, input: RestoreInput) -> RestoreResult:
         return await self._target(input.target).restore(input)
+
+    @activity.defn(name="describe_traffic")
+    async def describe_traffic(self, input: DescribeInput) -> TrafficState:
+        return await self._target(input.target).describe_traffic(input)
+
+    @activity.defn(name="deploy_canary")
+    async def deploy_canary(self, input: CanaryDeployInput) -> TrafficState:
+        return await self._target(input.target).deploy_canary(input)
+
+    @activity.defn(name="set_canary_weight")
+    async def set_canary_weight(self, input: SetWeightInput) -> TrafficState:
+        return await self._target(input.target).set_canary_weight(input)
+
+    @activity.defn(name="promote_canary")
+    async def promote_canary(self, input: CanaryEndInput) -> TrafficState:
+        return await self._target(input.target).promote_canary(input)
+
+    @activity.defn(name="rollback_canary")
+    async def rollback_canary(self, input: CanaryEndInput) -> TrafficState:
+        return await self._target(input.target).rollback_canary(input)

@@ -1,10 +1,17 @@
 """Traefik routes of the local deploy target: one file-provider file per environment+service.
 
-A route sends `<entry point of env>/<service>/...` to one server URL, with the
-`/<service>` prefix stripped so the service sees `/health`. Files are written
-atomically (temp file + rename: Traefik never reads half a file) and a change only
-counts once Traefik's API shows it, since the file provider applies it a little later.
-The files are the record of what is routed: nothing is kept in memory.
+A route sends `<entry point of env>/<service>/...` to a weighted Traefik service
+`<env>-<service>` with the `/<service>` prefix stripped (so the service sees
+`/health`). The weighted service has a leaf service per track, each a load balancer
+with one server URL: `<env>-<service>-stable` and, during a canary,
+`<env>-<service>-canary`, weighted 100-w and w. Separate leaves keep the two tracks'
+Traefik metrics apart (`traefik_service_requests_total{service="<leaf>@file"}`);
+the weighted parent has no series of its own.
+
+Files are written atomically (temp file + rename: Traefik never reads half a file)
+and a change only counts once Traefik's API shows it (weights and server URLs), since
+the file provider applies it a little later. The files are the record of what is
+routed: nothing is kept in memory.
 """
 
 from __future__ import annotations
@@ -73,27 +80,131 @@ def _heartbeat(details: str) -> None:
 # Routes
 # --------------------------------------------------------------------------------------
 
+STABLE = "stable"
+CANARY = "canary"
+
 
 @dataclass
 class Route:
-    """Requests to `<environment's entry point>/<service>` go to `server_url`."""
+    """Requests to `<environment's entry point>/<service>` go to `server_url` (stable) and,
+    during a canary, `canary_weight` percent of them to `canary_url` instead."""
 
     environment: str
     service: str
-    server_url: str  # e.g. http://127.0.0.1:41234
+    server_url: str  # the stable track's server, e.g. http://127.0.0.1:41234
+    canary_url: str = ""  # the canary track's server; empty when there is no canary
+    canary_weight: int = 0  # percent of requests to the canary, 0-100
+
+    def __post_init__(self) -> None:
+        if not self.canary_url and self.canary_weight:
+            raise ValueError(
+                f"route {self.name} has canary weight {self.canary_weight} but no canary"
+            )
+        if isinstance(self.canary_weight, bool) or not 0 <= self.canary_weight <= 100:
+            raise ValueError(
+                f"route {self.name}: canary weight {self.canary_weight!r} is not 0-100"
+            )
 
     @property
     def name(self) -> str:
         return route_name(self.environment, self.service)
 
+    @property
+    def stable_weight(self) -> int:
+        return 100 - self.canary_weight
+
+    def leaves(self) -> dict[str, tuple[str, int]]:
+        """Leaf service name -> (server URL, weight), stable first."""
+        leaves = {
+            leaf_name(self.environment, self.service, STABLE): (self.server_url, self.stable_weight)
+        }
+        if self.canary_url:
+            leaves[leaf_name(self.environment, self.service, CANARY)] = (
+                self.canary_url,
+                self.canary_weight,
+            )
+        return leaves
+
+    def without_canary(self) -> Route:
+        return Route(self.environment, self.service, self.server_url)
+
+    def describe(self) -> str:
+        text = f"route {self.name} -> {self.server_url} ({self.stable_weight}%)"
+        if self.canary_url:
+            text += f" + canary {self.canary_url} ({self.canary_weight}%)"
+        return text
+
 
 def route_name(environment: str, service: str) -> str:
-    """Traefik name of the router, service and file of one environment+service."""
+    """Traefik name of the router, weighted service and file of one environment+service."""
     return f"{environment}-{service}"
+
+
+def leaf_name(environment: str, service: str, track: str) -> str:
+    """Traefik name of the leaf service of one track ("stable" or "canary").
+
+    Prometheus sees it as `service="<leaf name>@file"`.
+    """
+    return f"{route_name(environment, service)}-{track}"
 
 
 class RouteNotApplied(Exception):
     """Traefik did not show the expected route in time (retryable: it may be reloading)."""
+
+
+def _load_balancer_url(service: Any) -> str | None:
+    try:
+        return str(service["loadBalancer"]["servers"][0]["url"])
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _route_from_services(
+    environment: str, service: str, services: Any, suffix: str = ""
+) -> Route | None:
+    """The route a services section describes (the file's, or Traefik's raw data when
+    `suffix` is "@file"); None when it is not one this module wrote."""
+    if not isinstance(services, dict):
+        return None
+    parent = services.get(route_name(environment, service) + suffix)
+    if not isinstance(parent, dict):
+        return None
+    if "loadBalancer" in parent:
+        # the layout before canaries: one load balancer, no weighted service
+        url = _load_balancer_url(parent)
+        return Route(environment, service, url) if url else None
+    weighted = parent.get("weighted")
+    entries = weighted.get("services") if isinstance(weighted, dict) else None
+    if not isinstance(entries, list):
+        return None
+    urls: dict[str, str] = {}
+    weights: dict[str, int] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            return None
+        name = str(entry.get("name", "")).removesuffix("@file")
+        for track in (STABLE, CANARY):
+            if name == leaf_name(environment, service, track):
+                url = _load_balancer_url(services.get(name + suffix))
+                weight = entry.get("weight", 1)  # Traefik's default weight is 1
+                if url is None or not isinstance(weight, int):
+                    return None
+                urls[track] = url
+                weights[track] = weight
+    if STABLE not in urls or len(entries) != len(urls):
+        return None
+    try:
+        route = Route(
+            environment,
+            service,
+            urls[STABLE],
+            canary_url=urls.get(CANARY, ""),
+            canary_weight=weights.get(CANARY, 0),
+        )
+    except ValueError:
+        return None
+    # weights that do not add up to 100 are not a split this module wrote
+    return route if weights[STABLE] == route.stable_weight else None
 
 
 class TraefikRoutes:
@@ -123,17 +234,28 @@ class TraefikRoutes:
             config = yaml.safe_load(path.read_text())
         except FileNotFoundError:
             return None
-        name = route_name(environment, service)
         try:
-            url = config["http"]["services"][name]["loadBalancer"]["servers"][0]["url"]
-        except (KeyError, IndexError, TypeError):
+            services = config["http"]["services"]
+        except (KeyError, TypeError):
             return None
-        return Route(environment, service, str(url))
+        return _route_from_services(environment, service, services)
 
     def write(self, route: Route) -> None:
         """Replace the route file atomically (Traefik skips the non-.yml temp file)."""
         name = route.name
         strip = f"{name}-strip"
+        leaves = route.leaves()
+        services: dict[str, object] = {
+            name: {
+                "weighted": {
+                    "services": [
+                        {"name": leaf, "weight": weight} for leaf, (_, weight) in leaves.items()
+                    ]
+                }
+            }
+        }
+        for leaf, (url, _) in leaves.items():
+            services[leaf] = {"loadBalancer": {"servers": [{"url": url}]}}
         config = {
             "http": {
                 "routers": {
@@ -145,7 +267,7 @@ class TraefikRoutes:
                     }
                 },
                 "middlewares": {strip: {"stripPrefix": {"prefixes": [f"/{route.service}"]}}},
-                "services": {name: {"loadBalancer": {"servers": [{"url": route.server_url}]}}},
+                "services": services,
             }
         }
         self.dynamic_dir.mkdir(parents=True, exist_ok=True)
@@ -178,33 +300,34 @@ class TraefikRoutes:
         return removed
 
     # ---- what Traefik applied ----------------------------------------------------------
-    async def applied_servers(self, environment: str, service: str) -> list[str] | None:
-        """Server URLs Traefik routes `environment`/`service` to; None when it has no router.
+    async def applied(self, environment: str, service: str) -> Route | None:
+        """The route Traefik serves for `environment`/`service`: its leaves' server URLs and
+        weights; None when it has no enabled router for it on the environment's entry point.
 
-        Raises OSError when Traefik's API does not answer.
+        Read from one `/api/rawdata` answer, a consistent snapshot of Traefik's
+        configuration. Raises OSError when Traefik's API does not answer.
         """
+        answer = await http_get(f"{self.api_url}/api/rawdata")
+        if answer.status != 200:
+            raise RouteNotApplied(f"Traefik API answered {answer.status} for /api/rawdata")
+        data = answer.json()
         name = route_name(environment, service)
-        router = await http_get(f"{self.api_url}/api/http/routers/{name}@file")
-        if router.status == 404:
+        router = (data.get("routers") or {}).get(f"{name}@file")
+        if not isinstance(router, dict):
             return None
-        if router.status != 200:
-            raise RouteNotApplied(f"Traefik API answered {router.status} for router {name}")
-        info = router.json()
-        if info.get("status") != "enabled" or environment not in info.get("entryPoints", []):
+        if router.get("status") != "enabled" or environment not in router.get("entryPoints", []):
             return None
-        svc = await http_get(f"{self.api_url}/api/http/services/{name}@file")
-        if svc.status != 200:
+        if str(router.get("service", "")).removesuffix("@file") != name:
             return None
-        servers = svc.json().get("loadBalancer", {}).get("servers", [])
-        return [str(server.get("url", "")) for server in servers]
+        return _route_from_services(environment, service, data.get("services"), "@file")
 
     async def confirm(self, route: Route) -> None:
-        """Wait until Traefik routes exactly to `route.server_url`."""
+        """Wait until Traefik routes exactly as `route` says (servers and weights)."""
         await self._wait(
             route.environment,
             route.service,
-            lambda servers: servers == [route.server_url],
-            f"route {route.name} -> {route.server_url}",
+            lambda applied: applied == route,
+            route.describe(),
         )
 
     async def confirm_removed(self, environment: str, service: str) -> None:
@@ -212,7 +335,7 @@ class TraefikRoutes:
         await self._wait(
             environment,
             service,
-            lambda servers: servers is None,
+            lambda applied: applied is None,
             f"removal of route {route_name(environment, service)}",
         )
 
@@ -220,17 +343,17 @@ class TraefikRoutes:
         self,
         environment: str,
         service: str,
-        done: Callable[[list[str] | None], bool],
+        done: Callable[[Route | None], bool],
         what: str,
     ) -> None:
         deadline = time.monotonic() + self.confirm_timeout
         last: object = "no answer yet"
         while True:
             try:
-                servers = await self.applied_servers(environment, service)
-                if done(servers):
+                applied = await self.applied(environment, service)
+                if done(applied):
                     return
-                last = f"servers {servers}" if servers is not None else "no router"
+                last = applied.describe() if applied is not None else "no router"
             except (OSError, ValueError, RouteNotApplied) as err:
                 last = err
             if time.monotonic() > deadline:

@@ -1,0 +1,327 @@
+"""Canary traffic on the local target with the real registry, Traefik and podman.
+
+Stable and canary are real containers of the example service built at different
+versions; requests go through the environment's Traefik entry point, and the
+version in each answer says who served it. Traefik's weighted round robin splits
+sequential requests exactly, so the shares are asserted tightly.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from typing import Any
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.deploy import DeployActivities
+from activities.local_target import LocalTarget, ServiceNotReady
+from activities.scrape_targets import ScrapeTargets
+from activities.traefik import TraefikRoutes
+from brewline.model import (
+    CanaryDeployInput,
+    CanaryEndInput,
+    DeployInput,
+    Deployment,
+    DescribeInput,
+    RestoreInput,
+    SetWeightInput,
+    TrafficState,
+)
+from brewline.platform import PlatformSettings, container_env, container_storage_args
+from tests.activities.test_local_target import SERVICE, containers, get, run, unique_service
+from tests.local.images import TestImages
+
+RELEASE = "rel-test-canary"
+TARGET = "local"
+
+
+@pytest.fixture(scope="module")
+def images(
+    local_platform: PlatformSettings, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """Built once: the service at v1, v2 and v3, and one image that never gets ready."""
+    builder = PlatformSettings(home=str(tmp_path_factory.mktemp("canary-image-builder")))
+    build = TestImages(
+        builder, local_platform.registry_address, tmp_path_factory.mktemp("canary-contexts")
+    )
+    return {
+        "v1": build.service(SERVICE, "v1"),
+        "v2": build.service(SERVICE, "v2"),
+        "v3": build.service(SERVICE, "v3"),
+        "unready": build.broken("unready"),
+    }
+
+
+class Canary:
+    """The activities for one environment+service, as a workflow would call them."""
+
+    def __init__(self, settings: PlatformSettings, env: str, service: str, **options: Any):
+        self.settings = settings
+        self.acts = DeployActivities({TARGET: LocalTarget(settings, **options)})
+        self.env, self.service = env, service
+        self.endpoint = f"{settings.entrypoint_url(env)}/{service}"
+
+    def deployment(self, version: str, image: str) -> Deployment:
+        return Deployment(self.env, self.service, version, image, self.endpoint)
+
+    async def deploy(self, version: str, image: str) -> Any:
+        return await run(
+            self.acts.deploy_service,
+            DeployInput(RELEASE, self.env, TARGET, self.service, version, image),
+        )
+
+    async def deploy_canary(self, version: str, image: str) -> TrafficState:
+        return await run(
+            self.acts.deploy_canary,
+            CanaryDeployInput(RELEASE, self.env, TARGET, self.service, version, image),
+        )
+
+    async def set_weight(self, weight: int) -> TrafficState:
+        return await run(
+            self.acts.set_canary_weight,
+            SetWeightInput(RELEASE, self.env, TARGET, self.service, weight),
+        )
+
+    async def promote(self) -> TrafficState:
+        return await run(
+            self.acts.promote_canary, CanaryEndInput(RELEASE, self.env, TARGET, self.service)
+        )
+
+    async def rollback(self) -> TrafficState:
+        return await run(
+            self.acts.rollback_canary, CanaryEndInput(RELEASE, self.env, TARGET, self.service)
+        )
+
+    async def traffic(self) -> TrafficState:
+        return await run(
+            self.acts.describe_traffic, DescribeInput(RELEASE, self.env, TARGET, self.service)
+        )
+
+    async def describe(self) -> Deployment | None:
+        described = await run(
+            self.acts.describe_service, DescribeInput(RELEASE, self.env, TARGET, self.service)
+        )
+        running: Deployment | None = described.running
+        return running
+
+    async def remove(self) -> None:
+        await run(
+            self.acts.restore_service, RestoreInput(RELEASE, self.env, TARGET, self.service, None)
+        )
+
+    def versions(self, requests: int) -> Counter[str]:
+        """Who answered `requests` sequential GETs of /health through Traefik."""
+        seen: Counter[str] = Counter()
+        for _ in range(requests):
+            status, body = get(f"{self.endpoint}/health")
+            seen[body.get("version", f"HTTP {status}") if status == 200 else f"HTTP {status}"] += 1
+        return seen
+
+    def containers(self) -> list[dict[str, Any]]:
+        return containers(self.settings, self.env, self.service)
+
+    def tracks(self) -> dict[str, str]:
+        """Container version -> its brewline.track label."""
+        return {
+            c["Labels"]["brewline.version"]: c["Labels"].get("brewline.track", "")
+            for c in self.containers()
+        }
+
+    def applied_weights(self) -> dict[str, int]:
+        """Leaf service -> weight, as Traefik's API shows the weighted service."""
+        status, body = get(
+            f"{self.settings.traefik_api_url}/api/http/services/{self.env}-{self.service}@file"
+        )
+        assert status == 200, body
+        return {leaf["name"]: leaf["weight"] for leaf in body["weighted"]["services"]}
+
+    def scraped(self, track: str) -> dict[str, Any] | None:
+        return ScrapeTargets(self.settings).read(self.env, self.service, track)
+
+
+def state(
+    canary: Canary, stable: Deployment | None, running: Deployment | None, weight: int
+) -> TrafficState:
+    return TrafficState(canary.env, canary.service, stable, running, weight)
+
+
+def port_of(container: dict[str, Any]) -> str:
+    return str(container["Labels"]["brewline.port"])
+
+
+async def test_canary_steps_up_is_promoted_and_a_second_one_is_rolled_back(
+    local_platform: PlatformSettings, images: dict[str, str]
+) -> None:
+    c = Canary(local_platform, "production", unique_service())
+    v1, v2, v3 = (c.deployment(v, images[v]) for v in ("v1", "v2", "v3"))
+    stable_leaf, canary_leaf = f"{c.env}-{c.service}-stable", f"{c.env}-{c.service}-canary"
+    await c.deploy("v1", images["v1"])
+    assert await c.traffic() == state(c, v1, None, 0)
+    assert c.applied_weights() == {stable_leaf: 100}
+    assert c.scraped("stable") is not None
+
+    # ---- canary v2 beside stable v1, at weight 0 -------------------------------------------
+    started = await c.deploy_canary("v2", images["v2"])
+    assert started == state(c, v1, v2, 0)
+    assert c.tracks() == {"v1": "stable", "v2": "canary"}
+    assert c.applied_weights() == {stable_leaf: 100, canary_leaf: 0}
+    assert c.versions(100) == {"v1": 100}
+    ids = sorted(container["Id"] for container in c.containers())
+    assert await c.deploy_canary("v2", images["v2"]) == started  # idempotent
+    assert sorted(container["Id"] for container in c.containers()) == ids
+    by_version = {ct["Labels"]["brewline.version"]: ct for ct in c.containers()}
+    stable_target, canary_target = c.scraped("stable"), c.scraped("canary")
+    assert stable_target is not None and canary_target is not None
+    assert stable_target["targets"] == [f"127.0.0.1:{port_of(by_version['v1'])}"]
+    assert canary_target["targets"] == [f"127.0.0.1:{port_of(by_version['v2'])}"]
+    assert canary_target["labels"]["version"] == "v2"
+    assert canary_target["labels"]["track"] == "canary"
+
+    # ---- 20% to the canary ------------------------------------------------------------------
+    assert await c.set_weight(20) == state(c, v1, v2, 20)
+    assert c.applied_weights() == {stable_leaf: 80, canary_leaf: 20}
+    split = c.versions(500)
+    assert set(split) == {"v1", "v2"}
+    assert 98 <= split["v2"] <= 102, split  # exactly 100 when nothing else interleaves
+    assert await c.set_weight(20) == state(c, v1, v2, 20)  # idempotent
+    assert await c.traffic() == state(c, v1, v2, 20)
+    assert await c.describe() == v1  # describe_service still reports stable
+
+    # ---- promote: v2 becomes stable at 100%, v1 goes ----------------------------------------
+    promoted = await c.promote()
+    assert promoted == state(c, v2, None, 0)
+    assert c.versions(100) == {"v2": 100}
+    [only] = c.containers()
+    assert only["Labels"]["brewline.version"] == "v2"
+    assert only["Labels"]["brewline.track"] == "stable"
+    assert only["Names"] == [f"brewline-{c.env}-{c.service}-{images['v2'][-64:][:12]}"]
+    assert await c.describe() == v2
+    assert c.applied_weights() == {stable_leaf: 100}
+    assert c.scraped("canary") is None
+    stable_target = c.scraped("stable")
+    assert stable_target is not None
+    assert stable_target["labels"]["version"] == "v2"
+    assert stable_target["targets"] == [f"127.0.0.1:{port_of(only)}"]
+    assert await c.promote() == promoted  # promoting twice is fine
+    assert [ct["Id"] for ct in c.containers()] == [only["Id"]]
+
+    # ---- canary v3 rolled back: v2 untouched -----------------------------------------------
+    assert await c.deploy_canary("v3", images["v3"]) == state(c, v2, v3, 0)
+    assert await c.set_weight(50) == state(c, v2, v3, 50)
+    assert c.versions(100) == {"v2": 50, "v3": 50}
+    rolled_back = await c.rollback()
+    assert rolled_back == state(c, v2, None, 0)
+    assert c.versions(100) == {"v2": 100}
+    assert [ct["Id"] for ct in c.containers()] == [only["Id"]]  # stable untouched
+    assert c.applied_weights() == {stable_leaf: 100}
+    assert c.scraped("canary") is None
+    assert await c.rollback() == rolled_back  # idempotent: no canary, a no-op
+    assert [ct["Id"] for ct in c.containers()] == [only["Id"]]
+
+    await c.remove()
+    assert c.containers() == []
+    assert c.scraped("stable") is None
+
+
+async def test_weights_out_of_range_and_a_missing_canary_are_refused(
+    local_platform: PlatformSettings, images: dict[str, str]
+) -> None:
+    c = Canary(local_platform, "staging", unique_service())
+    with pytest.raises(ApplicationError) as no_stable:
+        await c.deploy_canary("v2", images["v2"])
+    assert no_stable.value.type == "InvalidInput" and no_stable.value.non_retryable
+    assert "deploy_service" in str(no_stable.value)
+    assert c.containers() == []
+
+    await c.deploy("v1", images["v1"])
+    for weight in (-1, 101):
+        with pytest.raises(ApplicationError) as out_of_range:
+            await c.set_weight(weight)
+        assert out_of_range.value.type == "InvalidInput"
+        assert out_of_range.value.non_retryable
+        assert f"weight {weight}" in str(out_of_range.value)
+    with pytest.raises(ApplicationError) as no_canary:
+        await c.set_weight(10)
+    assert no_canary.value.type == "InvalidInput" and no_canary.value.non_retryable
+    assert "deploy_canary" in str(no_canary.value)
+
+    # promote and rollback without a canary change nothing
+    v1 = c.deployment("v1", images["v1"])
+    [before] = c.containers()
+    assert await c.promote() == state(c, v1, None, 0)
+    assert await c.rollback() == state(c, v1, None, 0)
+    assert [ct["Id"] for ct in c.containers()] == [before["Id"]]
+    await c.remove()
+
+
+async def test_a_canary_that_never_gets_ready_leaves_stable_serving_alone(
+    local_platform: PlatformSettings, images: dict[str, str]
+) -> None:
+    c = Canary(local_platform, "production", unique_service(), ready_timeout=3)
+    await c.deploy("v1", images["v1"])
+    route = TraefikRoutes(local_platform.traefik_dynamic_dir, local_platform.traefik_api_url)
+    before = route.path(c.env, c.service).read_text()
+
+    with pytest.raises(ServiceNotReady) as caught:
+        await c.deploy_canary("v2", images["unready"])
+    assert "was not ready within 3s" in str(caught.value)
+    assert "stable keeps serving" in str(caught.value)
+    assert route.path(c.env, c.service).read_text() == before
+    assert c.tracks() == {"v1": "stable"}
+    assert c.scraped("canary") is None
+    assert await c.traffic() == state(c, c.deployment("v1", images["v1"]), None, 0)
+    await c.remove()
+
+
+async def test_a_plain_deploy_replaces_stable_and_keeps_the_canary(
+    local_platform: PlatformSettings, images: dict[str, str]
+) -> None:
+    c = Canary(local_platform, "staging", unique_service())
+    v2, v3 = c.deployment("v2", images["v2"]), c.deployment("v3", images["v3"])
+    await c.deploy("v1", images["v1"])
+    await c.deploy_canary("v2", images["v2"])
+    await c.set_weight(20)
+
+    result = await c.deploy("v3", images["v3"])
+    assert result.changed is True
+    assert result.deployed == v3
+    assert await c.traffic() == state(c, v3, v2, 20)
+    assert c.tracks() == {"v3": "stable", "v2": "canary"}
+    assert c.versions(100) == {"v3": 80, "v2": 20}
+
+    await c.remove()  # removes the canary too
+    assert c.containers() == []
+    assert c.scraped("stable") is None and c.scraped("canary") is None
+    assert get(f"{c.endpoint}/health")[0] == 404
+
+
+async def test_a_canary_gone_behind_our_back_takes_no_traffic_and_rolls_back(
+    local_platform: PlatformSettings, images: dict[str, str]
+) -> None:
+    c = Canary(local_platform, "staging", unique_service())
+    v1 = c.deployment("v1", images["v1"])
+    await c.deploy("v1", images["v1"])
+    await c.deploy_canary("v2", images["v2"])
+    await c.set_weight(10)
+    [canary] = [ct for ct in c.containers() if ct["Labels"]["brewline.track"] == "canary"]
+    subprocess.run(
+        ["podman", *container_storage_args(local_platform), "rm", "--force", canary["Id"]],
+        env=container_env(local_platform),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+
+    assert await c.traffic() == state(c, v1, None, 10)  # the route still sends it 10%
+    with pytest.raises(ApplicationError) as caught:
+        await c.set_weight(50)
+    assert caught.value.type == "InvalidInput"
+    assert await c.rollback() == state(c, v1, None, 0)
+    assert c.versions(50) == {"v1": 50}
+    assert c.scraped("canary") is None
+    route = json.dumps(c.applied_weights())
+    assert "canary" not in route
+    await c.remove()
