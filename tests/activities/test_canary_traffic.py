@@ -8,15 +8,22 @@ sequential requests exactly, so the shares are asserted tightly.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
 import subprocess
+import time
+import urllib.parse
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.deploy import DeployActivities
+from activities.load import LoadActivities
 from activities.local_target import LocalTarget, ServiceNotReady
 from activities.scrape_targets import ScrapeTargets
 from activities.traefik import TraefikRoutes
@@ -26,11 +33,13 @@ from brewline.model import (
     DeployInput,
     Deployment,
     DescribeInput,
+    LoadInput,
     RestoreInput,
     SetWeightInput,
     TrafficState,
 )
 from brewline.platform import PlatformSettings, container_env, container_storage_args
+from local.platform import LocalPlatform
 from tests.activities.test_local_target import SERVICE, containers, get, run, unique_service
 from tests.local.images import TestImages
 
@@ -53,6 +62,46 @@ def images(
         "v3": build.service(SERVICE, "v3"),
         "unready": build.broken("unready"),
     }
+
+
+@pytest.fixture(scope="module")
+def prometheus(local_platform: PlatformSettings) -> Iterator[PlatformSettings]:
+    """Prometheus of the local platform in the same home, for this module; stopped by PID."""
+    platform = LocalPlatform(local_platform)
+    platform.up(["prometheus"], free_ports=True)
+    pid = platform.running_pid("prometheus")
+    assert pid is not None
+    try:
+        yield local_platform
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while platform.running_pid("prometheus") is not None:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.1)
+
+
+def promql(settings: PlatformSettings, query: str) -> float | None:
+    """Value of a one-series instant query; None when Prometheus has no sample for it."""
+    status, body = get(
+        f"{settings.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    )
+    assert status == 200, body
+    result = body["data"]["result"]
+    assert len(result) <= 1, result
+    return float(result[0]["value"][1]) if result else None
+
+
+async def eventually_equal(settings: PlatformSettings, query: str, expected: float) -> None:
+    """Poll Prometheus (scrapes every second) until `query` reads `expected`."""
+    deadline = time.monotonic() + 30
+    seen = None
+    while seen != expected:
+        assert time.monotonic() < deadline, f"{query} read {seen}, expected {expected}"
+        await asyncio.sleep(0.2)
+        seen = promql(settings, query)
 
 
 class Canary:
@@ -324,4 +373,49 @@ async def test_a_canary_gone_behind_our_back_takes_no_traffic_and_rolls_back(
     assert c.scraped("canary") is None
     route = json.dumps(c.applied_weights())
     assert "canary" not in route
+    await c.remove()
+
+
+async def test_stable_and_canary_have_metrics_of_their_own_under_load(
+    prometheus: PlatformSettings, images: dict[str, str]
+) -> None:
+    settings = prometheus
+    c = Canary(settings, "production", unique_service())
+    await c.deploy("v1", images["v1"])
+    await c.deploy_canary("v2", images["v2"])
+    await c.set_weight(20)
+
+    load = await run(
+        LoadActivities(settings).generate_load,
+        LoadInput(RELEASE, c.env, c.service, "/health", 50, 2, 2),
+    )
+    assert load.status_codes == {"200": load.requests}
+    assert load.requests >= 80
+
+    # Traefik counts each leaf apart; its weighted round robin splits exactly (+-1)
+    def leaf_requests(track: str) -> str:
+        leaf = f"{c.env}-{c.service}-{track}@file"
+        return f'sum(traefik_service_requests_total{{service="{leaf}"}})'
+
+    await eventually_equal(
+        settings, f"{leaf_requests('stable')} + {leaf_requests('canary')}", load.requests
+    )
+    canary_requests = promql(settings, leaf_requests("canary"))
+    assert canary_requests is not None
+    assert abs(canary_requests - load.requests * 0.2) <= 1
+
+    # each container is scraped as its track, with its version
+    def build_info(track: str, version: str) -> str:
+        return (
+            f'sum(build_info{{job="services",service="{c.service}",track="{track}",'
+            f'version="{version}",environment="{c.env}"}})'
+        )
+
+    await eventually_equal(settings, build_info("stable", "v1"), 1)
+    await eventually_equal(settings, build_info("canary", "v2"), 1)
+
+    # after the rollback the canary is no longer a target
+    await c.rollback()
+    await eventually_equal(settings, f'count(up{{job="services",service="{c.service}"}})', 1)
+    assert promql(settings, f'up{{job="services",service="{c.service}",track="stable"}}') == 1
     await c.remove()
