@@ -6,8 +6,10 @@ or routes; requests go through the environment's Traefik entry point, as users d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -16,12 +18,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import yaml
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.deploy import DeployActivities
 from activities.local_target import LocalTarget, ServiceNotReady
-from activities.traefik import TraefikRoutes
+from activities.scrape_targets import ScrapeTargets
+from activities.traefik import Route, TraefikRoutes
 from brewline.model import (
     DeployInput,
     Deployment,
@@ -260,3 +264,69 @@ async def test_bad_target_environment_or_image_is_refused_before_touching_anythi
         assert caught.value.type == kind, bad
         assert caught.value.non_retryable
     assert containers(local_platform, "staging", "svc") == []
+
+
+async def test_stable_is_labelled_scraped_and_a_route_file_from_before_canaries_is_taken_over(
+    local_platform: PlatformSettings, images: dict[str, str]
+) -> None:
+    env, service = "production", unique_service()
+    acts = DeployActivities({"local": LocalTarget(local_platform)})
+    endpoint = f"{local_platform.entrypoint_url(env)}/{service}"
+    api = f"{local_platform.traefik_api_url}/api/http/services/{env}-{service}@file"
+    first = await run(acts.deploy_service, deploy_input(env, service, "v1", images["v1"]))
+    [v1_container] = containers(local_platform, env, service)
+    assert v1_container["Labels"]["brewline.track"] == "stable"
+    port = v1_container["Labels"]["brewline.port"]
+    target = ScrapeTargets(local_platform).read(env, service, "stable")
+    assert target is not None
+    assert target["targets"] == [f"127.0.0.1:{port}"]
+    assert target["labels"] == {
+        "environment": env,
+        "service": service,
+        "track": "stable",
+        "version": "v1",
+        "release": RELEASE,
+    }
+
+    # The route file as it was written before canaries: one load balancer, no weights.
+    path = route_file(local_platform, env, service)
+    legacy = yaml.safe_load(path.read_text())
+    legacy["http"]["services"] = {
+        f"{env}-{service}": {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{port}"}]}}
+    }
+    path.with_suffix(".tmp").write_text(yaml.safe_dump(legacy))
+    path.with_suffix(".tmp").replace(path)
+    deadline = time.monotonic() + 20
+    while get(api)[1].get("type") != "loadbalancer":
+        assert time.monotonic() < deadline, "Traefik did not load the legacy route file"
+        await asyncio.sleep(0.05)
+    routes = TraefikRoutes(local_platform.traefik_dynamic_dir, local_platform.traefik_api_url)
+    assert await routes.applied(env, service) == Route(env, service, f"http://127.0.0.1:{port}")
+
+    again = await run(acts.deploy_service, deploy_input(env, service, "v1", images["v1"]))
+    assert (again.changed, again.deployed) == (False, first.deployed)
+    second = await run(acts.deploy_service, deploy_input(env, service, "v2", images["v2"]))
+    assert second.previous == first.deployed
+    assert get(f"{endpoint}/health")[1]["version"] == "v2"
+    status, weighted = get(api)
+    assert status == 200
+    assert weighted["weighted"]["services"] == [{"name": f"{env}-{service}-stable", "weight": 100}]
+
+    await run(acts.restore_service, RestoreInput(RELEASE, env, "local", service, None))
+    assert ScrapeTargets(local_platform).read(env, service, "stable") is None
+
+
+async def test_service_names_that_clash_with_a_track_leaf_are_refused(
+    local_platform: PlatformSettings,
+) -> None:
+    acts = DeployActivities({"local": LocalTarget(local_platform)})
+    digest_ref = f"{local_platform.registry_address}/test/x@sha256:" + "0" * 64
+    for service in ("svc-canary", "svc-stable"):
+        with pytest.raises(ApplicationError) as caught:
+            await run(
+                acts.deploy_service,
+                DeployInput(RELEASE, "staging", "local", service, "v1", digest_ref),
+            )
+        assert caught.value.type == "InvalidInput"
+        assert "clash" in str(caught.value)
+        assert containers(local_platform, "staging", service) == []
