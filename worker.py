@@ -23,15 +23,18 @@ from temporalio.worker import Worker
 from activities.deploy import DeployActivities
 from activities.golang import GoActivities
 from activities.images import ImageActivities
+from activities.load import LoadActivities
 from activities.local_target import LocalTarget
+from activities.prometheus import PrometheusActivities
 from activities.semgrep import SemgrepActivities
 from activities.terraform import TerraformActivities
 from activities.trivy import TrivyActivities
 from brewline.connection import ConnectionSettings, TemporalUnreachable, connect
 from brewline.platform import PlatformSettings
+from workflows.canary import CanaryWorkflow
 from workflows.release import ReleaseWorkflow
 
-WORKFLOWS: Sequence[type] = (ReleaseWorkflow,)
+WORKFLOWS: Sequence[type] = (ReleaseWorkflow, CanaryWorkflow)
 log = logging.getLogger("brewline.worker")
 
 
@@ -43,6 +46,8 @@ def build_activities(settings: PlatformSettings) -> list[Callable[..., Any]]:
     images = ImageActivities(settings)
     terraform = TerraformActivities(settings)
     deploy = DeployActivities({"local": LocalTarget(settings)})
+    prometheus = PrometheusActivities(settings)
+    load = LoadActivities(settings)
     return [
         go.run_go_tests,
         trivy.trivy_scan,
@@ -54,6 +59,13 @@ def build_activities(settings: PlatformSettings) -> list[Callable[..., Any]]:
         deploy.deploy_service,
         deploy.smoke_test,
         deploy.restore_service,
+        deploy.describe_traffic,
+        deploy.deploy_canary,
+        deploy.set_canary_weight,
+        deploy.promote_canary,
+        deploy.rollback_canary,
+        prometheus.query_metric,
+        load.generate_load,
     ]
 
 

@@ -67,7 +67,7 @@ from typing import ClassVar
 import yaml
 from temporalio.common import SearchAttributeIndexedValueType
 
-from activities.scrape_targets import targets_dir
+from activities.scrape_targets import ScrapeTargets, targets_dir
 from activities.traefik import TraefikRoutes
 from brewline import search_attributes
 from brewline.connection import DEFAULT_TASK_QUEUE
@@ -717,9 +717,10 @@ class LocalPlatform:
 
     # ---- down --------------------------------------------------------------------------
     def down(self) -> None:
-        """Remove the deployed containers and their routes, then stop every component."""
+        """Remove the deployed containers, their routes and scrape targets, then stop all."""
         self._remove_containers()
         TraefikRoutes(self.settings.traefik_dynamic_dir, self.settings.traefik_api_url).remove_all()
+        ScrapeTargets(self.settings).remove_all()
         for name in reversed(list(self.components)):
             self._stop(name)
 

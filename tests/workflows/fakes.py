@@ -22,6 +22,8 @@ from temporalio.worker import Worker
 from brewline.config import load
 from brewline.model import (
     BuildInput,
+    CanaryDeployInput,
+    CanaryEndInput,
     DeployInput,
     Deployment,
     DeployResult,
@@ -30,19 +32,26 @@ from brewline.model import (
     GoTestInput,
     GoTestResult,
     ImageRecord,
+    LoadInput,
+    LoadResult,
+    MetricQueryInput,
+    MetricQueryResult,
     ReleaseRequest,
     RestoreInput,
     RestoreResult,
     ScanInput,
     ScanResult,
+    SetWeightInput,
     SmokeTestInput,
     SmokeTestResult,
     TerraformApplyInput,
     TerraformApplyResult,
     TerraformPlanInput,
     TerraformPlanResult,
+    TrafficState,
 )
 from brewline.platform import REPO_ROOT
+from workflows.canary import CanaryWorkflow
 from workflows.release import ReleaseWorkflow
 
 
@@ -57,6 +66,11 @@ class FakeWorld:
     failures: dict[str, Callable[[Any], None]] = field(default_factory=dict)
     deploy_started: asyncio.Event = field(default_factory=asyncio.Event)
     block_deploy_in: str = ""  # environment whose deploy hangs until cancelled
+    # canary: what Prometheus answers for a rendered query, and the traffic split
+    metrics: Callable[[str], MetricQueryResult] = field(default=lambda q: healthy_metrics(q))
+    canary: dict[tuple[str, str], Deployment] = field(default_factory=dict)
+    weights: list[int] = field(default_factory=list)
+    load_cancelled: int = 0
 
     def _record(self, name: str, arg: Any) -> None:
         self.calls[name] += 1
@@ -141,7 +155,65 @@ class FakeWorld:
                 world.running[key] = inp.previous
             return RestoreResult(inp.environment, inp.service, inp.previous)
 
+        def traffic(environment: str, service: str) -> TrafficState:
+            key = (environment, service)
+            weight = world.weights[-1] if world.weights and key in world.canary else 0
+            return TrafficState(
+                environment, service, world.running.get(key), world.canary.get(key), weight
+            )
+
+        @activity.defn(name="deploy_canary")
+        async def deploy_canary(inp: CanaryDeployInput) -> TrafficState:
+            world._record("deploy_canary", inp)
+            world.canary[(inp.environment, inp.service)] = Deployment(
+                inp.environment, inp.service, inp.version, inp.image
+            )
+            return traffic(inp.environment, inp.service)
+
+        @activity.defn(name="set_canary_weight")
+        async def set_canary_weight(inp: SetWeightInput) -> TrafficState:
+            world._record("set_canary_weight", inp)
+            world.weights.append(inp.weight)
+            return traffic(inp.environment, inp.service)
+
+        @activity.defn(name="promote_canary")
+        async def promote_canary(inp: CanaryEndInput) -> TrafficState:
+            world._record("promote_canary", inp)
+            key = (inp.environment, inp.service)
+            world.running[key] = world.canary.pop(key)
+            world.weights.append(100)
+            return traffic(inp.environment, inp.service)
+
+        @activity.defn(name="rollback_canary")
+        async def rollback_canary(inp: CanaryEndInput) -> TrafficState:
+            world._record("rollback_canary", inp)
+            world.weights.append(0)
+            world.canary.pop((inp.environment, inp.service), None)
+            return traffic(inp.environment, inp.service)
+
+        @activity.defn(name="query_metric")
+        async def query_metric(inp: MetricQueryInput) -> MetricQueryResult:
+            world._record("query_metric", inp)
+            return world.metrics(inp.query)
+
+        @activity.defn(name="generate_load")
+        async def generate_load(inp: LoadInput) -> LoadResult:
+            world._record("generate_load", inp)
+            try:
+                while True:  # like hey: runs until its duration or a cancellation
+                    activity.heartbeat()
+                    await asyncio.sleep(0.1)
+            except asyncio.CancelledError:
+                world.load_cancelled += 1
+                raise
+
         return [
+            deploy_canary,
+            set_canary_weight,
+            promote_canary,
+            rollback_canary,
+            query_metric,
+            generate_load,
             run_go_tests,
             trivy_scan,
             semgrep_scan,
@@ -153,6 +225,15 @@ class FakeWorld:
             smoke_test,
             restore_service,
         ]
+
+
+def healthy_metrics(query: str) -> MetricQueryResult:
+    """A canary as good as stable: plenty of requests, no errors, fast."""
+    if "increase(" in query:
+        return MetricQueryResult(500.0, 1)
+    if "histogram_quantile" in query:
+        return MetricQueryResult(0.05, 1)
+    return MetricQueryResult(1.0, 1)
 
 
 def business_error(kind: str, message: str) -> Callable[[Any], None]:
@@ -180,7 +261,7 @@ def new_worker(client: Client, world: FakeWorld, task_queue: str) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ReleaseWorkflow],
+        workflows=[ReleaseWorkflow, CanaryWorkflow],
         activities=world.activities(),
     )
 

@@ -1,0 +1,76 @@
+"""What the CanaryWorkflow takes, keeps and returns, and the manual controls people send it.
+
+No `from __future__ import annotations` here: inside the workflow sandbox the string
+annotations of these dataclasses did not resolve (NameError on CanaryConfig while
+decoding the workflow input), real annotations do.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from brewline.analysis import AnalysisOutcome, Measurement
+from brewline.canary_config import CanaryConfig
+from brewline.model import ApprovalConfig, TrafficState
+
+# What a person may do to a running canary (as `kubectl argo rollouts` offers).
+PROMOTE, PROMOTE_FULL, PAUSE, RESUME, ABORT = "promote", "promote-full", "pause", "resume", "abort"
+ACTIONS = (PROMOTE, PROMOTE_FULL, PAUSE, RESUME, ABORT)
+
+
+@dataclass
+class CanaryInput:
+    release_id: str
+    environment: str
+    target: str
+    service: str
+    version: str
+    image: str
+    canary: CanaryConfig
+    approval: ApprovalConfig  # who may promote, pause, resume or abort
+    initiator: str
+    smoke_path: str = "/health"
+
+
+@dataclass
+class CanaryControl:
+    """Payload of the `control` update and of the promote/pause/resume/abort signals."""
+
+    actor: str
+    action: str = PROMOTE  # one of ACTIONS
+    reason: str = ""
+
+
+@dataclass
+class ControlRecord:
+    actor: str
+    action: str
+    at: datetime
+    reason: str = ""
+    refused: str = ""  # why it was refused; empty when applied
+
+
+@dataclass
+class CanaryResult:
+    outcome: str  # promoted or rolled-back
+    reason: str
+    traffic: TrafficState | None
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+@dataclass
+class CanaryStatus:
+    release_id: str
+    environment: str
+    service: str
+    version: str
+    # starting, progressing, paused, analysing, promoting, promoted, rolling-back, rolled-back
+    phase: str
+    step: int  # index into steps, 0-based; == len(steps) once all ran
+    steps: int
+    step_kind: str
+    weight: int
+    paused_reason: str
+    analysis: AnalysisOutcome | None
+    last_measurements: list[Measurement]  # the newest per metric
+    controls: list[ControlRecord]
+    reason: str = ""

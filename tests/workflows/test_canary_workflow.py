@@ -1,0 +1,319 @@
+"""CanaryWorkflow on the time-skipping server, with traffic and Prometheus faked.
+
+Pauses and analysis intervals are durable timers, so minutes of canary pass in well
+under a second; the fakes record every weight change, rollback and promotion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import CancelledError
+from temporalio.testing import WorkflowEnvironment
+
+from brewline import canary as c
+from brewline.analysis import BUILTIN_METRICS, AnalysisSpec
+from brewline.canary_config import CanaryConfig, CanaryStep, LoadSpec
+from brewline.model import ApprovalConfig, Deployment, MetricQueryResult
+from tests.workflows.fakes import FakeWorld, healthy_metrics, new_worker
+from workflows.canary import CanaryWorkflow
+
+STABLE = Deployment("production", "api-gateway", "1.3.0", "reg/go-coffee/api-gateway@sha256:a")
+METRICS = [
+    copy.deepcopy(BUILTIN_METRICS["request-success-rate"]),
+    copy.deepcopy(BUILTIN_METRICS["request-duration-p99"]),
+]
+
+
+def config(steps: list[CanaryStep], traffic: str = "users", **analysis: Any) -> CanaryConfig:
+    """A canary config; with real users' traffic by default, since a running load
+    generator activity stops the test server from skipping time."""
+    spec = AnalysisSpec(
+        metrics=copy.deepcopy(METRICS),
+        interval_seconds=5,
+        count=3,
+        failure_limit=analysis.pop("failure_limit", 1),
+        inconclusive_limit=analysis.pop("inconclusive_limit", 1),
+        consecutive_error_limit=analysis.pop("consecutive_error_limit", 2),
+        min_requests=20,
+    )
+    return CanaryConfig(
+        steps=steps,
+        analysis=spec,
+        traffic=traffic,
+        load=LoadSpec("/health", 20, 2),
+        on_inconclusive=analysis.pop("on_inconclusive", "rollback"),
+    )
+
+
+SEED_STEPS = [
+    CanaryStep("set_weight", weight=10),
+    CanaryStep("pause", pause_seconds=120),
+    CanaryStep("analysis"),
+    CanaryStep("set_weight", weight=50),
+    CanaryStep("analysis"),
+    CanaryStep("set_weight", weight=80),
+    CanaryStep("pause", pause_seconds=120),
+]
+
+
+def canary_input(cfg: CanaryConfig) -> c.CanaryInput:
+    return c.CanaryInput(
+        release_id="release-go-coffee-api-gateway-1.4.0",
+        environment="production",
+        target="local",
+        service="api-gateway",
+        version="1.4.0",
+        image="reg/go-coffee/api-gateway@sha256:b",
+        canary=cfg,
+        approval=ApprovalConfig(approvers=["alice", "bob"]),
+        initiator="carol",
+    )
+
+
+async def start(
+    env: WorkflowEnvironment, world: FakeWorld, cfg: CanaryConfig, queue: str
+) -> WorkflowHandle[CanaryWorkflow, c.CanaryResult]:
+    return await env.client.start_workflow(
+        CanaryWorkflow.run, canary_input(cfg), id=f"canary-{uuid.uuid4()}", task_queue=queue
+    )
+
+
+async def wait_for(
+    handle: WorkflowHandle[Any, Any], predicate: Callable[[c.CanaryStatus], bool]
+) -> c.CanaryStatus:
+    for _ in range(600):
+        status = await handle.query(CanaryWorkflow.status)
+        if predicate(status):
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"canary never got there; last phase {status.phase}")
+
+
+def failing_success_rate(query: str) -> MetricQueryResult:
+    if "histogram_quantile" in query or "increase(" in query:
+        return healthy_metrics(query)
+    return MetricQueryResult(0.8, 1)  # 20% errors
+
+
+def world_with(metrics: Callable[[str], MetricQueryResult] = healthy_metrics) -> FakeWorld:
+    return FakeWorld(running={("production", "api-gateway"): STABLE}, metrics=metrics)
+
+
+async def test_a_healthy_canary_steps_up_and_is_promoted(time_env: WorkflowEnvironment) -> None:
+    world = world_with()
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, config(SEED_STEPS), queue)
+        result = await handle.result()
+        status = await handle.query(CanaryWorkflow.status)
+    assert result.outcome == "promoted" and result.reason == ""
+    assert world.weights == [10, 50, 80, 100]
+    assert world.running[("production", "api-gateway")].version == "1.4.0"
+    assert world.calls["rollback_canary"] == 0
+    assert world.calls["generate_load"] == 0  # real users' traffic: no load generator
+    # 2 analyses x 3 rounds x (2 metrics + the request count)
+    assert world.calls["query_metric"] == 18
+    assert status.phase == "promoted" and status.weight == 100
+    assert {m.metric for m in status.last_measurements} == {
+        "request-success-rate",
+        "request-duration-p99",
+    }
+    assert all(m.phase == "Successful" for m in status.last_measurements)
+
+
+async def test_failure_limit_rolls_back_and_names_the_metric(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = world_with(failing_success_rate)
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, config(SEED_STEPS, failure_limit=1), queue)
+        result = await handle.result()
+        status = await handle.query(CanaryWorkflow.status)
+    assert result.outcome == "rolled-back"
+    assert "request-success-rate" in result.reason
+    assert "0.8" in result.reason and "failure_limit 1" in result.reason
+    assert world.weights == [10, 0]  # never stepped past the failing analysis
+    assert world.calls["promote_canary"] == 0
+    assert world.running[("production", "api-gateway")] == STABLE  # stable untouched
+    assert ("production", "api-gateway") not in world.canary
+    assert status.phase == "rolled-back" and status.analysis.phase == "Failed"
+
+
+async def test_prometheus_down_is_error_and_rolls_back_never_promotes(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = world_with(
+        lambda q: MetricQueryResult(None, 0, error="cannot reach http://127.0.0.1:9090")
+    )
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, config(SEED_STEPS), queue)
+        result = await handle.result()
+    assert result.outcome == "rolled-back"
+    assert "error" in result.reason.lower()
+    assert world.calls["promote_canary"] == 0
+    assert all(m.phase == "Error" for m in result.measurements)
+
+
+async def test_no_data_pauses_for_a_person_then_resume_measures_again(
+    time_env: WorkflowEnvironment,
+) -> None:
+    answers = {"no data": True}
+
+    def metrics(query: str) -> MetricQueryResult:
+        if answers["no data"]:
+            return MetricQueryResult(None, 0)  # nobody called the canary
+        return healthy_metrics(query)
+
+    world = world_with(metrics)
+    steps = [CanaryStep("set_weight", weight=20), CanaryStep("analysis")]
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, config(steps, on_inconclusive="pause"), queue)
+        paused = await wait_for(handle, lambda s: s.phase == "paused")
+        assert "inconclusive" in paused.paused_reason
+        assert world.calls["promote_canary"] == 0 and world.calls["rollback_canary"] == 0
+        answers["no data"] = False
+        await handle.signal(CanaryWorkflow.resume, c.CanaryControl("alice", c.RESUME))
+        result = await handle.result()
+    assert result.outcome == "promoted"
+    assert world.weights == [20, 100]
+
+
+async def test_manual_abort_during_a_pause_rolls_back_at_once(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = world_with()
+    steps = [CanaryStep("set_weight", weight=10), CanaryStep("pause"), CanaryStep("analysis")]
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, config(steps), queue)
+        await wait_for(handle, lambda s: s.phase == "paused")
+        await handle.signal(CanaryWorkflow.abort, c.CanaryControl("carol", c.ABORT, "oops"))
+        result = await handle.result()
+        status = await handle.query(CanaryWorkflow.status)
+    assert result.outcome == "rolled-back"
+    assert result.reason == "aborted by carol: oops"
+    assert world.weights == [10, 0]
+    assert [(r.actor, r.action, r.refused) for r in status.controls] == [("carol", "abort", "")]
+
+
+async def test_full_promote_skips_every_remaining_step(time_env: WorkflowEnvironment) -> None:
+    world = world_with()
+    steps = [CanaryStep("set_weight", weight=10), CanaryStep("pause"), *SEED_STEPS]
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, config(steps), queue)
+        await wait_for(handle, lambda s: s.phase == "paused")
+        # the initiator (not an approver) may stop a canary but not promote it
+        await handle.signal(CanaryWorkflow.promote, c.CanaryControl("carol", c.PROMOTE_FULL))
+        await handle.signal(CanaryWorkflow.promote, c.CanaryControl("bob", c.PROMOTE_FULL))
+        result = await handle.result()
+        status = await handle.query(CanaryWorkflow.status)
+    assert result.outcome == "promoted"
+    assert world.weights == [10, 100]
+    assert world.calls["query_metric"] == 0
+    refused = [r for r in status.controls if r.refused]
+    assert len(refused) == 1 and "'carol' may not approve" in refused[0].refused
+
+
+async def test_promote_skips_only_the_current_pause(time_env: WorkflowEnvironment) -> None:
+    world = world_with()
+    steps = [
+        CanaryStep("set_weight", weight=10),
+        CanaryStep("pause"),
+        CanaryStep("set_weight", weight=40),
+        CanaryStep("pause"),
+    ]
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, config(steps), queue)
+        await wait_for(handle, lambda s: s.phase == "paused" and s.step == 1)
+        await handle.signal(CanaryWorkflow.promote, c.CanaryControl("alice", c.PROMOTE))
+        second = await wait_for(handle, lambda s: s.phase == "paused" and s.step == 3)
+        assert second.weight == 40 and world.weights == [10, 40]
+        await handle.signal(CanaryWorkflow.promote, c.CanaryControl("alice", c.PROMOTE))
+        result = await handle.result()
+    assert result.outcome == "promoted" and world.weights == [10, 40, 100]
+
+
+async def test_cancel_mid_step_rolls_back(time_env: WorkflowEnvironment) -> None:
+    world = world_with()
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, config(SEED_STEPS), queue)
+        await wait_for(handle, lambda s: s.phase == "paused")
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as info:
+            await handle.result()
+    assert isinstance(info.value.cause, CancelledError)
+    assert world.calls["rollback_canary"] == 1 and world.calls["promote_canary"] == 0
+    assert world.weights == [10, 0]
+
+
+async def test_the_load_generator_runs_while_the_canary_does(
+    time_env: WorkflowEnvironment,
+) -> None:
+    # While the load activity runs the test server does not skip time: one analysis,
+    # 3 rounds x 5 s of real time.
+    world = world_with()
+    steps = [CanaryStep("set_weight", weight=10), CanaryStep("analysis")]
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, config(steps, traffic="load-generator"), queue)
+        result = await handle.result()
+    assert result.outcome == "promoted"
+    loads = [arg for name, arg in world.log if name == "generate_load"]
+    assert len(loads) == 1
+    assert (loads[0].environment, loads[0].path, loads[0].rate_per_second) == (
+        "production",
+        "/health",
+        20,
+    )
+    assert world.load_cancelled == 1  # cancelled before the promotion, hey gone
+    order = [name for name, _ in world.log]
+    assert order.index("generate_load") < order.index("query_metric")
+
+
+async def test_control_update_validates_like_the_approval_gate(
+    local_env: WorkflowEnvironment,
+) -> None:
+    world = world_with()
+    # real time here: one analysis of 3 rounds x 5 s
+    steps = [CanaryStep("set_weight", weight=10), CanaryStep("analysis")]
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(local_env.client, world, queue):
+        handle = await start(local_env, world, config(steps), queue)
+        await wait_for(handle, lambda s: s.phase == "analysing")
+        for control, expected in (
+            (c.CanaryControl("mallory", c.PROMOTE), "'mallory' may not approve"),
+            (c.CanaryControl("carol", c.PROMOTE), "'carol' may not approve"),
+            (c.CanaryControl("alice", "yolo"), "'yolo' is not one of"),
+        ):
+            with pytest.raises(WorkflowUpdateFailedError) as info:
+                await handle.execute_update(CanaryWorkflow.control, control)
+            assert expected in str(info.value.cause)
+        # the initiator may stop their own canary: a pause holds it after the analysis
+        record = await handle.execute_update(
+            CanaryWorkflow.control, c.CanaryControl("carol", c.PAUSE, "looking at logs")
+        )
+        assert record.refused == "" and record.actor == "carol"
+        paused = await wait_for(handle, lambda s: s.phase == "paused")
+        assert paused.paused_reason == "paused by a person"
+        assert world.calls["promote_canary"] == 0
+        await handle.execute_update(CanaryWorkflow.control, c.CanaryControl("alice", c.RESUME))
+        result = await handle.result()
+        status = await handle.query(CanaryWorkflow.status)
+    assert result.outcome == "promoted"
+    assert [(r.actor, r.action) for r in status.controls] == [
+        ("carol", "pause"),
+        ("alice", "resume"),
+    ]

@@ -1,0 +1,453 @@
+"""CanaryWorkflow: one service's progressive delivery in one environment.
+
+deploy the canary beside stable at weight 0 -> run the steps of pipeline.yaml's `canary:`
+(set_weight, pause with a duration, pause for a person, analysis) -> promote (the canary
+becomes stable at 100%, the old version goes) or roll back (weight 0 to the canary at once,
+canary removed, stable untouched).
+
+An analysis measures every metric each `interval` through Prometheus and judges them with
+brewline.analysis (Argo Rollouts' rules; no data is never a pass, an outage is an Error).
+People steer it like `kubectl argo rollouts`: promote (skip the current pause), promote
+--full (skip every remaining step), pause, resume, abort (roll back now). Cancelling the
+workflow rolls the canary back too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+with workflow.unsafe.imports_passed_through():
+    from brewline import canary as c
+    from brewline.analysis import (
+        AnalysisOutcome,
+        Measurement,
+        MetricSpec,
+        classify,
+        decide,
+        query_vars,
+        render_metric,
+        render_query,
+    )
+    from brewline.approval import refusal
+    from brewline.canary_config import CanaryStep
+    from brewline.model import (
+        CanaryDeployInput,
+        CanaryEndInput,
+        LoadInput,
+        LoadResult,
+        MetricQueryInput,
+        MetricQueryResult,
+        SetWeightInput,
+        TrafficState,
+    )
+    from workflows import activity_options as opts
+    from workflows.release import failure_reason
+
+T = TypeVar("T")
+# Requests the canary served in the window: fewer than min_requests makes a measurement
+# Inconclusive, so a canary nobody called can never pass.
+REQUEST_COUNT = 'sum(increase(traefik_service_requests_total{service="{canary}"}[{interval}]))'
+LOAD_CHUNK_SECONDS = 600  # the load generator is restarted in chunks while the canary runs
+
+
+@workflow.defn(name="CanaryWorkflow")
+class CanaryWorkflow:
+    @workflow.init
+    def __init__(self, inp: c.CanaryInput) -> None:
+        self._in = inp
+        self._phase = "starting"
+        self._step = 0
+        self._weight = 0
+        self._paused_reason = ""
+        self._skip_pause = False
+        self._resumed = False
+        self._full_promote = False
+        self._manual_pause = False
+        self._abort: c.ControlRecord | None = None
+        self._measurements: list[Measurement] = []
+        self._analysis: AnalysisOutcome | None = None
+        self._controls: list[c.ControlRecord] = []
+        self._traffic: TrafficState | None = None
+        self._reason = ""
+
+    @workflow.run
+    async def run(self, inp: c.CanaryInput) -> c.CanaryResult:
+        load: asyncio.Task[None] | None = None
+        try:
+            self._traffic = await opts.call(
+                "deploy_canary",
+                CanaryDeployInput(
+                    inp.release_id,
+                    inp.environment,
+                    inp.target,
+                    inp.service,
+                    inp.version,
+                    inp.image,
+                    inp.smoke_path,
+                ),
+                TrafficState,
+                opts.DEPLOY,
+                f"start canary {inp.service} {inp.version} in {inp.environment}",
+            )
+            if inp.canary.traffic == "load-generator":
+                load = asyncio.create_task(self._keep_load())
+            self._set_phase("progressing")
+            why_not = await self._progress()
+        except asyncio.CancelledError:
+            self._reason = "the release was aborted"
+            await self._end_load(load)
+            await self._roll_back()
+            raise
+        await self._end_load(load)
+        if why_not:
+            self._reason = why_not
+            await self._roll_back()
+            return c.CanaryResult("rolled-back", why_not, self._traffic, self._measurements)
+        self._set_phase("promoting")
+        self._traffic = await opts.call(
+            "promote_canary",
+            self._end_input(),
+            TrafficState,
+            opts.DEPLOY,
+            f"promote canary {inp.service} {inp.version}",
+        )
+        self._weight = 100
+        self._set_phase("promoted")
+        return c.CanaryResult("promoted", "", self._traffic, self._measurements)
+
+    # ------------------------------------------------------------------ the steps
+    async def _progress(self) -> str | None:
+        """Run the steps; None when the canary may be promoted, else why it must not be."""
+        steps = self._in.canary.steps
+        while self._step < len(steps):
+            if self._abort:
+                return self._abort_reason()
+            if self._full_promote:
+                return None
+            step = steps[self._step]
+            if step.kind == "set_weight":
+                await self._set_weight(step.weight)
+            elif step.kind == "pause":
+                await self._pause(step)
+            elif step.kind == "analysis":
+                why_not = await self._analyse()
+                if why_not:
+                    return why_not
+            await self._wait_while_paused("paused by a person")
+            self._step += 1
+            self._publish()
+        return self._abort_reason() if self._abort else None
+
+    async def _set_weight(self, weight: int) -> None:
+        self._traffic = await opts.call(
+            "set_canary_weight",
+            SetWeightInput(
+                self._in.release_id,
+                self._in.environment,
+                self._in.target,
+                self._in.service,
+                weight,
+            ),
+            TrafficState,
+            opts.DEPLOY,
+            f"canary {self._in.service} to {weight}%",
+        )
+        self._weight = weight
+        self._publish()
+
+    async def _pause(self, step: CanaryStep) -> None:
+        self._skip_pause = False
+        done: Callable[[], bool] = lambda: (  # noqa: E731
+            self._skip_pause or self._full_promote or self._abort is not None
+        )
+        if step.pause_seconds is None:
+            self._set_phase("paused", "waiting for a person: starter.py promote")
+            await workflow.wait_condition(done)
+        else:
+            self._set_phase("paused", f"pause of {step.pause_seconds}s")
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(done, timeout=timedelta(seconds=step.pause_seconds))
+        self._set_phase("progressing")
+
+    async def _wait_while_paused(self, reason: str) -> None:
+        if not self._manual_pause:
+            return
+        self._set_phase("paused", reason)
+        await workflow.wait_condition(
+            lambda: not self._manual_pause or self._full_promote or self._abort is not None
+        )
+        self._set_phase("progressing")
+
+    async def _analyse(self) -> str | None:
+        """Run the analysis; None to go on, else why the canary must be rolled back.
+
+        An Inconclusive analysis rolls back, or with `on_inconclusive: pause` waits for a
+        person: `resume` measures again from scratch, `promote` accepts and goes on.
+        """
+        while True:
+            verdict = await self._one_analysis()
+            if verdict is None or verdict.phase == "Successful":
+                self._set_phase("progressing")
+                return None
+            if verdict.phase != "Inconclusive" or self._in.canary.on_inconclusive != "pause":
+                return self._abort_reason() if self._abort else verdict.reason
+            self._skip_pause = self._resumed = False
+            self._set_phase("paused", f"analysis inconclusive: {verdict.reason}")
+            await workflow.wait_condition(
+                lambda: (
+                    self._skip_pause
+                    or self._resumed
+                    or self._full_promote
+                    or self._abort is not None
+                )
+            )
+            if self._abort:
+                return self._abort_reason()
+            if self._skip_pause or self._full_promote:
+                self._set_phase("progressing")
+                return None
+
+    async def _one_analysis(self) -> AnalysisOutcome | None:
+        """Measure every interval until decided; None when a full promote cut it short."""
+        spec = self._in.canary.analysis
+        interval = timedelta(seconds=spec.interval_seconds)
+        run: list[Measurement] = []
+        # A hard cap so a run that never decides still ends (as Inconclusive).
+        rounds = spec.count + spec.inconclusive_limit + spec.consecutive_error_limit + 10
+        self._set_phase("analysing")
+        for _ in range(rounds):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._abort is not None or self._full_promote, timeout=interval
+                )
+            if self._abort:
+                return AnalysisOutcome("Failed", self._abort_reason())
+            if self._full_promote:
+                return None
+            run += await self._measure_all()
+            self._analysis = decide(spec, run)
+            self._publish()
+            if self._analysis.phase != "Running":
+                return self._analysis
+        return AnalysisOutcome(
+            "Inconclusive", f"the analysis did not decide within {rounds} measurements"
+        )
+
+    async def _measure_all(self) -> list[Measurement]:
+        spec = self._in.canary.analysis
+        names = query_vars(
+            self._in.environment, self._in.service, self._in.version, spec.interval_seconds
+        )
+        requests = await self._query(render_query(REQUEST_COUNT, **names), "requests")
+        count = requests.value if not requests.error else None
+        results = await asyncio.gather(
+            *(self._query(self._render(metric), metric.name) for metric in spec.metrics)
+        )
+        now = workflow.now()
+        taken = [
+            classify(
+                metric,
+                result.value,
+                result.error,
+                result.at or now,
+                requests=count,
+                min_requests=spec.min_requests,
+            )
+            for metric, result in zip(spec.metrics, results, strict=True)
+        ]
+        self._measurements = (self._measurements + taken)[-200:]  # bounded workflow state
+        return taken
+
+    def _render(self, metric: MetricSpec) -> str:
+        return render_metric(
+            metric,
+            environment=self._in.environment,
+            service=self._in.service,
+            version=self._in.version,
+            interval_seconds=self._in.canary.analysis.interval_seconds,
+        )
+
+    async def _query(self, query: str, name: str) -> MetricQueryResult:
+        try:
+            return await opts.call(
+                "query_metric",
+                MetricQueryInput(query),
+                MetricQueryResult,
+                opts.METRIC_QUERY,
+                f"measure {name}",
+            )
+        except ActivityError as exc:  # the worker could not even ask: an Error, never a pass
+            return MetricQueryResult(value=None, samples=0, error=failure_reason(exc))
+
+    # ------------------------------------------------------------------ load
+    async def _keep_load(self) -> None:
+        """Traffic for the canary on the local platform, in chunks, until cancelled."""
+        load = self._in.canary.load
+        while True:
+            try:
+                await opts.call(
+                    "generate_load",
+                    LoadInput(
+                        self._in.release_id,
+                        self._in.environment,
+                        self._in.service,
+                        load.path,
+                        load.rate_per_second,
+                        load.concurrency,
+                        LOAD_CHUNK_SECONDS,
+                    ),
+                    LoadResult,
+                    opts.LOAD,
+                    f"load {self._in.service} in {self._in.environment}",
+                )
+            except ActivityError as exc:
+                if is_cancelled_exception(exc):
+                    raise  # the canary ended: stop, do not start another chunk
+                workflow.logger.warning("load generator stopped: %s", failure_reason(exc))
+                await workflow.sleep(timedelta(seconds=5))
+
+    @staticmethod
+    async def _end_load(load: asyncio.Task[None] | None) -> None:
+        if load is None or load.done():
+            return
+        load.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ActivityError):
+            await load
+
+    # ------------------------------------------------------------------ the end
+    async def _roll_back(self) -> None:
+        self._set_phase("rolling-back")
+        self._traffic = await opts.call(
+            "rollback_canary",
+            self._end_input(),
+            TrafficState,
+            opts.RESTORE,
+            f"roll back canary {self._in.service} {self._in.version}",
+        )
+        self._weight = 0
+        self._set_phase("rolled-back")
+
+    def _end_input(self) -> CanaryEndInput:
+        return CanaryEndInput(
+            self._in.release_id, self._in.environment, self._in.target, self._in.service
+        )
+
+    def _abort_reason(self) -> str:
+        assert self._abort is not None
+        why = f": {self._abort.reason}" if self._abort.reason else ""
+        return f"aborted by {self._abort.actor}{why}"
+
+    # ------------------------------------------------------------------ people
+    @workflow.update(name="control")
+    def control(self, request: c.CanaryControl) -> c.ControlRecord:
+        return self._apply(request)
+
+    @control.validator
+    def _validate_control(self, request: c.CanaryControl) -> None:
+        why = self._refusal(request)
+        if why:
+            raise ValueError(why)
+
+    @workflow.signal(name="promote")
+    def promote(self, request: c.CanaryControl) -> None:
+        full = request.action == c.PROMOTE_FULL
+        self._apply(c.CanaryControl(request.actor, c.PROMOTE_FULL if full else c.PROMOTE, ""))
+
+    @workflow.signal(name="pause")
+    def pause(self, request: c.CanaryControl) -> None:
+        self._apply(c.CanaryControl(request.actor, c.PAUSE, request.reason))
+
+    @workflow.signal(name="resume")
+    def resume(self, request: c.CanaryControl) -> None:
+        self._apply(c.CanaryControl(request.actor, c.RESUME, request.reason))
+
+    @workflow.signal(name="abort")
+    def abort(self, request: c.CanaryControl) -> None:
+        self._apply(c.CanaryControl(request.actor, c.ABORT, request.reason))
+
+    def _refusal(self, request: c.CanaryControl) -> str | None:
+        if request.action not in c.ACTIONS:
+            return f"action {request.action!r} is not one of {', '.join(c.ACTIONS)}"
+        if self._phase in ("promoting", "promoted", "rolling-back", "rolled-back"):
+            return f"the canary is {self._phase}; nothing left to {request.action}"
+        if request.action in (c.PAUSE, c.ABORT) and request.actor.strip() == self._in.initiator:
+            return None  # stopping is always safe: the initiator may pause or abort their canary
+        # everything else follows the approval gate's rules (listed approver, no self-approval)
+        return refusal(self._in.approval, self._in.initiator, request.actor, True, request.reason)
+
+    def _apply(self, request: c.CanaryControl) -> c.ControlRecord:
+        record = c.ControlRecord(request.actor, request.action, workflow.now(), request.reason)
+        why = self._refusal(request)
+        if why:
+            record.refused = why
+            self._controls.append(record)
+            return record
+        self._controls.append(record)
+        if request.action == c.PROMOTE:
+            self._skip_pause = True
+            self._manual_pause = False
+        elif request.action == c.PROMOTE_FULL:
+            self._full_promote = True
+            self._manual_pause = False
+        elif request.action == c.PAUSE:
+            self._manual_pause = True
+        elif request.action == c.RESUME:
+            self._manual_pause = False
+            self._resumed = True
+        elif request.action == c.ABORT:
+            self._abort = record
+        self._publish()
+        return record
+
+    # ------------------------------------------------------------------ following it
+    @workflow.query(name="status")
+    def status(self) -> c.CanaryStatus:
+        steps = self._in.canary.steps
+        latest: dict[str, Measurement] = {}
+        for m in self._measurements:
+            latest[m.metric] = m
+        return c.CanaryStatus(
+            release_id=self._in.release_id,
+            environment=self._in.environment,
+            service=self._in.service,
+            version=self._in.version,
+            phase=self._phase,
+            step=self._step,
+            steps=len(steps),
+            step_kind=steps[self._step].kind if self._step < len(steps) else "",
+            weight=self._weight,
+            paused_reason=self._paused_reason,
+            analysis=self._analysis,
+            last_measurements=list(latest.values()),
+            controls=list(self._controls),
+            reason=self._reason,
+        )
+
+    def _set_phase(self, phase: str, paused_reason: str = "") -> None:
+        self._phase = phase
+        self._paused_reason = paused_reason
+        self._publish()
+
+    def _publish(self) -> None:
+        """The UI's current details: step, weight and the newest measurement per metric."""
+        status = self.status()
+        lines = [
+            f"**{status.phase}** {self._in.service} {self._in.version} in "
+            f"{self._in.environment}: step {min(status.step + 1, status.steps)}/{status.steps} "
+            f"({status.step_kind or 'done'}), canary weight {status.weight}%",
+        ]
+        if status.paused_reason:
+            lines.append(f"paused: {status.paused_reason}")
+        for m in status.last_measurements:
+            value = "no data" if m.value is None else f"{m.value:.4g}"
+            lines.append(f"- {m.metric}: {m.phase} ({value} {m.condition} {m.threshold:g})")
+        if self._analysis and self._analysis.phase not in ("Running", "Successful"):
+            lines.append(f"analysis {self._analysis.phase}: {self._analysis.reason}")
+        workflow.set_current_details("\n".join(lines))
