@@ -13,7 +13,7 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
-from brewline.model import ScanFinding
+from brewline.model import ScanFinding, ScanResult
 from brewline.severity import SEVERITIES, at_or_above, parse_severity, rank
 
 # How many findings a gate failure message lists; the SARIF file holds all of them.
@@ -138,6 +138,27 @@ def raise_if_gate_failed(
         + f"\nAll findings: {sarif_path}. Fix them, or raise scan.fail_on only with a reason.",
         type="ScanGateFailed",
         non_retryable=True,
+    )
+
+
+def gated_result(
+    *,
+    tool: str,
+    service: str,
+    findings: list[ScanFinding],
+    fail_on: str,
+    sarif_path: Path,
+) -> ScanResult:
+    """The scan's result when it passes the gate; ScanGateFailed when it does not."""
+    raise_if_gate_failed(
+        tool=tool, service=service, findings=findings, fail_on=fail_on, sarif_path=sarif_path
+    )
+    return ScanResult(
+        tool=tool,
+        service=service,
+        counts=count_by_severity(findings),
+        gate_findings=[],
+        sarif_path=str(sarif_path),
     )
 
 

@@ -24,8 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities.runner import run
 from activities.sarif import (
     check_fail_on,
-    count_by_severity,
-    raise_if_gate_failed,
+    gated_result,
     read_json,
     resolve_scan_paths,
 )
@@ -101,19 +100,12 @@ class SemgrepActivities:
         self._check_run(result.returncode, report, rules, log_path, result.tail_text())
         assert report is not None
         findings = findings_from_report(report)
-        raise_if_gate_failed(
+        return gated_result(
             tool="semgrep",
             service=input.service,
             findings=findings,
             fail_on=fail_on,
             sarif_path=sarif_path,
-        )
-        return ScanResult(
-            tool="semgrep",
-            service=input.service,
-            counts=count_by_severity(findings),
-            gate_findings=[],
-            sarif_path=str(sarif_path),
         )
 
     def _rules_file(self, source: Path, rules: str) -> Path:

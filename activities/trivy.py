@@ -24,10 +24,9 @@ from temporalio import activity
 from activities.runner import run
 from activities.sarif import (
     check_fail_on,
-    count_by_severity,
+    gated_result,
     join_rel,
     merge_sarif,
-    raise_if_gate_failed,
     read_json,
     rebase_sarif_run,
     resolve_scan_paths,
@@ -79,19 +78,12 @@ class TrivyActivities:
         sarif_docs = [task.result()[1] for task in tasks]
         merged_path = out_dir / "trivy.sarif"
         write_json(merged_path, merge_sarif(sarif_docs))
-        raise_if_gate_failed(
+        return gated_result(
             tool="trivy",
             service=input.service,
             findings=findings,
             fail_on=fail_on,
             sarif_path=merged_path,
-        )
-        return ScanResult(
-            tool="trivy",
-            service=input.service,
-            counts=count_by_severity(findings),
-            gate_findings=[],
-            sarif_path=str(merged_path),
         )
 
     async def _scan_path(
