@@ -25,6 +25,7 @@ from activities.golang import GoActivities
 from activities.images import ImageActivities
 from activities.load import LoadActivities
 from activities.local_target import LocalTarget
+from activities.notify import NotifyActivities
 from activities.prometheus import PrometheusActivities
 from activities.semgrep import SemgrepActivities
 from activities.terraform import TerraformActivities
@@ -66,6 +67,7 @@ def build_activities(settings: PlatformSettings) -> list[Callable[..., Any]]:
         deploy.rollback_canary,
         prometheus.query_metric,
         load.generate_load,
+        NotifyActivities().notify,
     ]
 
 

@@ -485,3 +485,21 @@ class LoadResult:
     requests: int
     status_codes: dict[str, int]
     duration_seconds: float
+
+
+@dataclass
+class NotifyInput:
+    """One release event for a Slack-compatible incoming webhook."""
+
+    release_id: str
+    event: str  # started, awaiting-approval, canary-step, promoted, rolled-back, ...
+    text: str
+    webhook_url: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class NotifyResult:
+    delivered: bool
+    status_code: int = 0
+    error: str = ""
