@@ -519,6 +519,13 @@ class ReleaseWorkflow:
             stage.state = "failed"
             stage.detail = failed.reason
             raise
+        except ActivityError as exc:  # a stage's own activity call (not per service) failed
+            if is_cancelled_exception(exc):
+                stage.state = "aborted"
+                raise asyncio.CancelledError() from exc
+            stage.state = "failed"
+            stage.detail = failure_reason(exc)
+            raise StageFailed(name, stage.detail) from exc
         except asyncio.CancelledError:
             stage.state = "aborted"
             raise

@@ -315,3 +315,21 @@ async def test_both_scanners_report_before_the_gate_stops_the_release(
     assert "api-gateway: ScanGateFailed: trivy: 1 HIGH finding: DS002" in message
     assert "ScanGateFailed: semgrep: 2 HIGH findings" in message
     assert world.calls["build_image"] == 0
+
+
+async def test_a_failed_terraform_plan_fails_the_infra_stage_with_its_reason(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld(
+        failures={"terraform_plan": business_error("InvalidConfig", "main.tf:3: bad block")}
+    )
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start_release(time_env.client, release_request(), queue)
+        with pytest.raises(WorkflowFailureError) as info:
+            await handle.result()
+        status = await handle.query(ReleaseWorkflow.status)
+    assert "release failed at infra: InvalidConfig: main.tf:3: bad block" in str(info.value.cause)
+    assert status.state == "failed" and status.stage == "infra"
+    assert [s.state for s in status.stages][:4] == ["succeeded", "succeeded", "succeeded", "failed"]
+    assert world.calls["terraform_plan"] == 1 and world.calls["deploy_service"] == 0
