@@ -7,7 +7,7 @@ Validation collects every problem before failing, so a person fixes the file in 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
@@ -211,6 +211,23 @@ def _name(kind: str) -> Callable[[Any], str]:
     return convert
 
 
+def _named_entries(
+    parent: _Reader, key: str, kind: str, at_least: str
+) -> Iterator[tuple[str, _Reader]]:
+    """The entries of a mapping keyed by name (services, environments), names checked."""
+    node = parent.sub(key)
+    if not node.data:
+        node.problems.append(f"{key} must list {at_least}")
+    for name in node.data:
+        node.seen.add(str(name))
+        try:
+            validate_name(kind, name)
+        except InvalidName as exc:
+            node.problems.append(f"{key}: {exc}")
+            continue
+        yield name, node.sub(name)
+
+
 def validate(data: object, source: str = "pipeline.yaml") -> PipelineConfig:
     """Validate the parsed YAML tree; raise ConfigError listing every problem."""
     problems: list[str] = []
@@ -221,17 +238,7 @@ def validate(data: object, source: str = "pipeline.yaml") -> PipelineConfig:
     go_module = top.get("go_module", ".", _relative_path, required=True)
 
     services: list[ServiceConfig] = []
-    services_node = top.sub("services")
-    if not services_node.data:
-        problems.append("services must list at least one service")
-    for name, _ in services_node.data.items():
-        services_node.seen.add(str(name))
-        try:
-            validate_name("service", name)
-        except InvalidName as exc:
-            problems.append(f"services: {exc}")
-            continue
-        svc = services_node.sub(name)
+    for name, svc in _named_entries(top, "services", "service", "at least one service"):
         package = svc.get("package", f"./{name}", _package)
         services.append(
             ServiceConfig(
@@ -272,17 +279,9 @@ def validate(data: object, source: str = "pipeline.yaml") -> PipelineConfig:
     infra_node.finish()
 
     environments: list[EnvironmentConfig] = []
-    envs_node = top.sub("environments")
-    if not envs_node.data:
-        problems.append("environments must list at least one environment, in release order")
-    for name, _ in envs_node.data.items():
-        envs_node.seen.add(str(name))
-        try:
-            validate_name("environment", name)
-        except InvalidName as exc:
-            problems.append(f"environments: {exc}")
-            continue
-        env = envs_node.sub(name)
+    for name, env in _named_entries(
+        top, "environments", "environment", "at least one environment, in release order"
+    ):
         target = env.get("target", "local", _string)
         if target not in KNOWN_TARGETS:
             problems.append(
