@@ -19,6 +19,7 @@ import yaml
 from activities.scrape_targets import ScrapeTargets, targets_dir
 from brewline.platform import PlatformSettings
 from local.platform import COMPONENTS, DEFAULT_COMPONENTS, LocalPlatform
+from tests.local.test_platform import listen_addresses
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 DEADLINE = 30.0  # a file_sd change is applied within ~5 s (scrape manager reload)
@@ -55,14 +56,7 @@ def wait_for(what: str, check: Any) -> Any:
 
 
 def listens_on_loopback_only(port: int) -> bool:
-    addresses = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            address, _, hex_port = fields[1].rpartition(":")
-            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
-                addresses.add(address)
-    return addresses == {"0100007F"}
+    return listen_addresses(port) == {"0100007F"}
 
 
 def is_gone(pid: int) -> bool:
