@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
@@ -37,6 +37,7 @@ from brewline.model import (
     MetricQueryInput,
     MetricQueryResult,
     ReleaseRequest,
+    ReleaseStatus,
     RestoreInput,
     RestoreResult,
     ScanInput,
@@ -275,6 +276,25 @@ async def start_release(
         id=f"release-test-{uuid.uuid4()}",
         task_queue=task_queue,
     )
+
+
+async def run_until_failed(
+    client: Client, world: FakeWorld, record_as: str = ""
+) -> tuple[BaseException, ReleaseStatus]:
+    """Run a release of api-gateway that must fail; its failure cause and final status."""
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(client, world, queue):
+        handle = await start_release(client, release_request(), queue)
+        try:
+            await handle.result()
+        except WorkflowFailureError as failure:
+            cause: BaseException = failure.cause
+        else:
+            raise AssertionError("the release succeeded; it was expected to fail")
+        status = await handle.query(ReleaseWorkflow.status)
+        if record_as:
+            await record_history(handle, record_as)
+    return cause, status
 
 
 async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:

@@ -29,6 +29,7 @@ from tests.workflows.fakes import (
     new_worker,
     record_history,
     release_request,
+    run_until_failed,
     start_release,
     wait_for_stage,
 )
@@ -99,17 +100,11 @@ async def test_happy_path_deploys_staging_then_production_after_approval(
 
 async def test_failing_tests_stop_the_release_before_build(time_env: WorkflowEnvironment) -> None:
     world = FakeWorld(failures={"run_go_tests": business_error("TestsFailed", "TestMenu failed")})
-    queue = f"tq-{uuid.uuid4()}"
-    async with new_worker(time_env.client, world, queue):
-        handle = await start_release(time_env.client, release_request(), queue)
-        with pytest.raises(WorkflowFailureError) as info:
-            await handle.result()
-        status = await handle.query(ReleaseWorkflow.status)
-        await record_history(handle, "release-tests-failed")
-    assert isinstance(info.value.cause, ApplicationError)
-    assert info.value.cause.type == "ReleaseFailed"
-    assert "release failed at test" in info.value.cause.message
-    assert "TestsFailed: TestMenu failed" in info.value.cause.message
+    cause, status = await run_until_failed(time_env.client, world, "release-tests-failed")
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "ReleaseFailed"
+    assert "release failed at test" in cause.message
+    assert "TestsFailed: TestMenu failed" in cause.message
     assert world.calls["run_go_tests"] == 1  # business errors are not retried
     assert world.calls["build_image"] == 0 and world.calls["trivy_scan"] == 0
     assert status.state == "failed" and status.stage == "test"  # where it stopped
@@ -121,13 +116,9 @@ async def test_scan_gate_stops_the_release_before_build(time_env: WorkflowEnviro
     world = FakeWorld(
         failures={"trivy_scan": business_error("ScanGateFailed", "1 HIGH finding: DS002")}
     )
-    queue = f"tq-{uuid.uuid4()}"
-    async with new_worker(time_env.client, world, queue):
-        handle = await start_release(time_env.client, release_request(), queue)
-        with pytest.raises(WorkflowFailureError) as info:
-            await handle.result()
-    assert "release failed at scan" in str(info.value.cause)
-    assert "ScanGateFailed: 1 HIGH finding: DS002" in str(info.value.cause)
+    cause, _ = await run_until_failed(time_env.client, world)
+    assert "release failed at scan" in str(cause)
+    assert "ScanGateFailed: 1 HIGH finding: DS002" in str(cause)
     assert world.calls["build_image"] == 0
     assert world.calls["deploy_service"] == 0
 
@@ -306,12 +297,8 @@ async def test_both_scanners_report_before_the_gate_stops_the_release(
             "semgrep_scan": business_error("ScanGateFailed", "semgrep: 2 HIGH findings"),
         }
     )
-    queue = f"tq-{uuid.uuid4()}"
-    async with new_worker(time_env.client, world, queue):
-        handle = await start_release(time_env.client, release_request(), queue)
-        with pytest.raises(WorkflowFailureError) as info:
-            await handle.result()
-    message = str(info.value.cause)
+    cause, _ = await run_until_failed(time_env.client, world)
+    message = str(cause)
     assert "api-gateway: ScanGateFailed: trivy: 1 HIGH finding: DS002" in message
     assert "ScanGateFailed: semgrep: 2 HIGH findings" in message
     assert world.calls["build_image"] == 0
@@ -323,13 +310,8 @@ async def test_a_failed_terraform_plan_fails_the_infra_stage_with_its_reason(
     world = FakeWorld(
         failures={"terraform_plan": business_error("InvalidConfig", "main.tf:3: bad block")}
     )
-    queue = f"tq-{uuid.uuid4()}"
-    async with new_worker(time_env.client, world, queue):
-        handle = await start_release(time_env.client, release_request(), queue)
-        with pytest.raises(WorkflowFailureError) as info:
-            await handle.result()
-        status = await handle.query(ReleaseWorkflow.status)
-    assert "release failed at infra: InvalidConfig: main.tf:3: bad block" in str(info.value.cause)
+    cause, status = await run_until_failed(time_env.client, world)
+    assert "release failed at infra: InvalidConfig: main.tf:3: bad block" in str(cause)
     assert status.state == "failed" and status.stage == "infra"
     assert [s.state for s in status.stages][:4] == ["succeeded", "succeeded", "succeeded", "failed"]
     assert world.calls["terraform_plan"] == 1 and world.calls["deploy_service"] == 0
