@@ -40,15 +40,7 @@ from brewline.analysis import (
     render_query,
     unknown_placeholders,
 )
-from brewline.config import (
-    _duration,
-    _name,
-    _number,
-    _Reader,
-    _smoke_path,
-    _string,
-    _whole,
-)
+from brewline.fields import Reader, checked_name, duration, nonempty, number, url_path, whole
 
 TRAFFIC_SOURCES = ("load-generator", "users")
 ON_INCONCLUSIVE = ("rollback", "pause")
@@ -150,7 +142,7 @@ def _condition(value: object) -> str:
 
 
 def _query(value: object) -> str:
-    text = _string(value)
+    text = nonempty(value)
     if len(text) > MAX_QUERY_LENGTH:
         raise ValueError(f"is {len(text)} characters long; at most {MAX_QUERY_LENGTH}")
     unknown = unknown_placeholders(text)
@@ -165,9 +157,9 @@ def _query(value: object) -> str:
 
 
 def _metric(item: object, where: str, problems: list[str]) -> MetricSpec | None:
-    node = _Reader(problems, where, item)
+    node = Reader(problems, where, item)
     before = len(problems)
-    name = node.get("name", "", _name("metric"), required=True)
+    name = node.get("name", "", checked_name("metric"), required=True)
     builtin = BUILTIN_METRICS.get(name)
     if builtin is not None:
         # A built-in keeps its query and condition: only the bar can move.
@@ -203,7 +195,7 @@ def _metric(item: object, where: str, problems: list[str]) -> MetricSpec | None:
     query = node.get("query", "", _query, required=required)
     condition = node.get("condition", ">=", _condition, required=required)
     threshold = node.get("threshold", 0.0, _threshold, required=required)
-    unit = node.get("unit", "", _string)
+    unit = node.get("unit", "", nonempty)
     node.finish()
     if len(problems) > before:
         return None
@@ -220,7 +212,7 @@ def _pause_seconds(value: object) -> int | None:
                 f"{value!r} must be a duration, {{duration: 10s}}, or {{}} to wait for a person"
             )
         value = value["duration"]
-    return _duration(1, 24 * 3600)(value)
+    return duration(1, 24 * 3600)(value)
 
 
 def _steps(value: object, where: str, problems: list[str]) -> list[CanaryStep]:
@@ -247,7 +239,7 @@ def _steps(value: object, where: str, problems: list[str]) -> list[CanaryStep]:
         analysis_listed = analysis_listed or kind == "analysis"
         try:
             if kind == "set_weight":
-                new_weight = _whole(0, 100)(arg)
+                new_weight = whole(0, 100)(arg)
                 if new_weight < weight:
                     raise ValueError(
                         f"{new_weight} is below the weight before it ({weight}); weights "
@@ -288,30 +280,30 @@ def validate_canary(
     """
     before = len(problems)
     default = copy.deepcopy(DEFAULT_CANARY)
-    top = _Reader(problems, where, data)
+    top = Reader(problems, where, data)
 
     traffic = top.get("traffic", default.traffic, _one_of(TRAFFIC_SOURCES))
 
     load_node = top.sub("load")
     load = LoadSpec(
-        path=load_node.get("path", default.load.path, _smoke_path),
-        rate_per_second=load_node.get("rate", default.load.rate_per_second, _number(1, 1000)),
-        concurrency=load_node.get("concurrency", default.load.concurrency, _whole(1, 50)),
+        path=load_node.get("path", default.load.path, url_path),
+        rate_per_second=load_node.get("rate", default.load.rate_per_second, number(1, 1000)),
+        concurrency=load_node.get("concurrency", default.load.concurrency, whole(1, 50)),
     )
     load_node.finish()
 
     spec = default.analysis
     analysis_node = top.sub("analysis")
-    interval = analysis_node.get("interval", spec.interval_seconds, _duration(2, 3600))
-    count = analysis_node.get("count", spec.count, _whole(1, 1000))
-    failure_limit = analysis_node.get("failure_limit", spec.failure_limit, _whole(0, 1000))
+    interval = analysis_node.get("interval", spec.interval_seconds, duration(2, 3600))
+    count = analysis_node.get("count", spec.count, whole(1, 1000))
+    failure_limit = analysis_node.get("failure_limit", spec.failure_limit, whole(0, 1000))
     inconclusive_limit = analysis_node.get(
-        "inconclusive_limit", spec.inconclusive_limit, _whole(0, 1000)
+        "inconclusive_limit", spec.inconclusive_limit, whole(0, 1000)
     )
     consecutive_error_limit = analysis_node.get(
-        "consecutive_error_limit", spec.consecutive_error_limit, _whole(0, 1000)
+        "consecutive_error_limit", spec.consecutive_error_limit, whole(0, 1000)
     )
-    min_requests = analysis_node.get("min_requests", spec.min_requests, _whole(0, 1_000_000))
+    min_requests = analysis_node.get("min_requests", spec.min_requests, whole(0, 1_000_000))
     on_inconclusive = analysis_node.get(
         "on_inconclusive", default.on_inconclusive, _one_of(ON_INCONCLUSIVE)
     )
