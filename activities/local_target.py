@@ -26,6 +26,7 @@ removes it. Each running container is also a Prometheus scrape target of its tra
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import time
@@ -62,6 +63,7 @@ LABEL_IMAGE = "brewline.image"
 LABEL_PORT = "brewline.port"
 LABEL_RELEASE = "brewline.release"
 LABEL_TRACK = "brewline.track"  # "stable" or "canary"; containers without it are stable
+LABEL_ENV = "brewline.env"  # the release's container environment, JSON; absent when empty
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _IMAGE = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
@@ -95,6 +97,18 @@ def _invalid(message: str, kind: str = "InvalidInput") -> ApplicationError:
 
 def _digest(image: str) -> str:
     return image.rpartition("@")[2]
+
+
+def _container_env(labels: dict[str, str]) -> dict[str, str]:
+    """The release's container environment a container was started with (its label)."""
+    raw = labels.get(LABEL_ENV, "")
+    if not raw:
+        return {}
+    try:
+        env = json.loads(raw)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {}
 
 
 def _free_port() -> int:
@@ -217,6 +231,7 @@ class LocalTarget:
             version=container.labels.get(LABEL_VERSION, ""),
             image=container.labels.get(LABEL_IMAGE, container.image),
             endpoint=self.endpoint(environment, service),
+            env=_container_env(container.labels),
         )
 
     def _traffic(self, environment: str, service: str, current: _Current) -> TrafficState:
@@ -279,6 +294,7 @@ class LocalTarget:
         release_id: str,
         track: str,
         fallback: str,
+        env: dict[str, str],
     ) -> tuple[str, dict[str, str]]:
         """Start `image` as the container of `track`, wait until it is ready; return its
         name and labels. `fallback` says what keeps serving when it never gets ready."""
@@ -298,7 +314,11 @@ class LocalTarget:
             LABEL_RELEASE: release_id,
             LABEL_TRACK: track,
         }
-        await podman.run(image, name=name, env={"LISTEN_ADDR": f"{LOOPBACK}:{port}"}, labels=labels)
+        if env:
+            labels[LABEL_ENV] = json.dumps(env, sort_keys=True)
+        # LISTEN_ADDR last: the platform owns the port (the release cannot set it anyway)
+        run_env = {**env, "LISTEN_ADDR": f"{LOOPBACK}:{port}"}
+        await podman.run(image, name=name, env=run_env, labels=labels)
         try:
             await self._wait_ready(podman, name, f"http://{LOOPBACK}:{port}")
         except asyncio.CancelledError:
@@ -356,6 +376,7 @@ class LocalTarget:
             and routed.running
             and current.route is not None
             and _digest(routed.labels.get(LABEL_IMAGE, "")) == _digest(input.image)
+            and _container_env(routed.labels) == input.env
         ):
             # The route file says so; make sure Traefik does too before claiming it.
             await self._routes().confirm(current.route)
@@ -372,6 +393,7 @@ class LocalTarget:
             release_id=input.release_id,
             track=STABLE,
             fallback="the previous deployment keeps serving",
+            env=input.env,
         )
         server_url = f"http://{LOOPBACK}:{labels[LABEL_PORT]}"
         if current.route is not None and current.canary is not None:
@@ -388,7 +410,9 @@ class LocalTarget:
             podman,
             [c for c in current.containers if c.name != name and not _is(c, current.canary)],
         )
-        deployed = Deployment(env, service, input.version, input.image, self.endpoint(env, service))
+        deployed = Deployment(
+            env, service, input.version, input.image, self.endpoint(env, service), input.env
+        )
         return DeployResult(deployed=deployed, previous=previous, changed=True)
 
     async def _wait_ready(self, podman: Podman, name: str, server_url: str) -> None:
@@ -440,6 +464,7 @@ class LocalTarget:
             canary is not None
             and canary.running
             and _digest(canary.labels.get(LABEL_IMAGE, "")) == _digest(input.image)
+            and _container_env(canary.labels) == input.env
         ):
             await self._routes().confirm(route)
             self._scrape(env, service, CANARY, canary.labels)
@@ -454,6 +479,7 @@ class LocalTarget:
             release_id=input.release_id,
             track=CANARY,
             fallback="stable keeps serving all requests",
+            env=input.env,
         )
         canary_url = f"http://{LOOPBACK}:{labels[LABEL_PORT]}"
         await self._switch(
@@ -543,6 +569,7 @@ class LocalTarget:
             stable is not None
             and stable.running
             and _digest(stable.labels.get(LABEL_IMAGE, "")) == _digest(image)
+            and _container_env(stable.labels) == _container_env(canary.labels)
         ):
             new_stable_labels = stable.labels  # stable already runs the canary's image
             keep = stable.name
@@ -556,6 +583,7 @@ class LocalTarget:
                 release_id=input.release_id,
                 track=STABLE,
                 fallback="the canary and stable keep serving at their weights",
+                env=_container_env(canary.labels),
             )
             keep = started
         stable_url = f"http://{LOOPBACK}:{new_stable_labels.get(LABEL_PORT, '')}"
@@ -649,6 +677,7 @@ class LocalTarget:
                     service=service,
                     version=previous.version,
                     image=previous.image,
+                    env=previous.env,
                 )
             )
             return RestoreResult(env, service, running=result.deployed)

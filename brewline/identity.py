@@ -1,4 +1,5 @@
-"""What names a release: the version rule, the service-name rule and the workflow id.
+"""What names a release and what it may carry: the version and service-name rules, the
+workflow id, and the environment a release may set on its containers.
 
 Pure functions with no I/O, imported by the CLI, the config validator and workflows.
 """
@@ -53,3 +54,56 @@ def release_id(project: str, services: Iterable[str], version: str) -> str:
     """
     names = sorted(set(services))
     return f"release-{project}-{'+'.join(names)}-{version}"
+
+
+# Environment variables a release may set on the containers of its new version.
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}", re.ASCII)
+RESERVED_ENV = ("LISTEN_ADDR",)  # the platform sets it: the port the router reaches
+RESERVED_ENV_PREFIX = "BREWLINE_"
+MAX_ENV_VALUE = 1024
+MAX_ENV_PER_SERVICE = 32
+
+
+def validate_container_env(
+    services: Iterable[str], container_env: dict[str, dict[str, str]]
+) -> list[str]:
+    """Every problem with a release's container environment (empty when it is allowed).
+
+    Keys are services of the release; names are upper-case identifiers the platform does
+    not own; values are one printable line of at most MAX_ENV_VALUE characters.
+    """
+    released = set(services)
+    problems: list[str] = []
+    for service, env in container_env.items():
+        if service not in released:
+            problems.append(
+                f"container env for {service!r}: not a service of this release "
+                f"({', '.join(sorted(released))})"
+            )
+            continue
+        if len(env) > MAX_ENV_PER_SERVICE:
+            problems.append(
+                f"container env for {service}: {len(env)} variables; at most {MAX_ENV_PER_SERVICE}"
+            )
+        for name, value in env.items():
+            if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
+                problems.append(
+                    f"container env {name!r} for {service}: use upper-case letters, digits "
+                    "and '_', not starting with a digit, at most 64 characters"
+                )
+            elif name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIX):
+                problems.append(
+                    f"container env {name!r} for {service}: set by the platform; "
+                    f"{', '.join(RESERVED_ENV)} and {RESERVED_ENV_PREFIX}* cannot be set"
+                )
+            if not isinstance(value, str) or len(value) > MAX_ENV_VALUE:
+                problems.append(
+                    f"container env {name}={value!r} for {service}: the value must be text "
+                    f"of at most {MAX_ENV_VALUE} characters"
+                )
+            elif not value.isprintable():
+                problems.append(
+                    f"container env {name}={value!r} for {service}: the value must be one "
+                    "line of printable characters"
+                )
+    return problems

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from brewline.approval import refusal
-from brewline.identity import InvalidName, release_id, validate_name, validate_version
+from brewline.identity import (
+    InvalidName,
+    release_id,
+    validate_container_env,
+    validate_name,
+    validate_version,
+)
 from brewline.model import ApprovalConfig
 
 
@@ -74,3 +80,34 @@ def test_approval_rules() -> None:
     assert "approver's name" in (refusal(cfg, "carol", "  ", True, "") or "")
     self_ok = ApprovalConfig(approvers=["alice"], allow_self_approval=True)
     assert refusal(self_ok, "alice", "alice", True, "") is None
+
+
+def test_container_env_rules_name_the_value_and_what_is_allowed() -> None:
+    services = ["api-gateway", "producer"]
+    assert validate_container_env(services, {"producer": {"FAULT_ERROR_RATE": "0.2"}}) == []
+    assert validate_container_env(services, {}) == []
+    problems = validate_container_env(
+        services,
+        {
+            "consumer": {"A": "1"},
+            "producer": {
+                "lower": "x",
+                "LISTEN_ADDR": "0.0.0.0:80",
+                "BREWLINE_TOKEN": "x",
+                "MULTI": "a\nb",
+                "LONG": "x" * 1025,
+            },
+        },
+    )
+    joined = "\n".join(problems)
+    assert len(problems) == 6, joined
+    assert "container env for 'consumer': not a service of this release" in joined
+    assert "container env 'lower' for producer: use upper-case letters" in joined
+    assert "'LISTEN_ADDR' for producer: set by the platform" in joined
+    assert "'BREWLINE_TOKEN' for producer: set by the platform" in joined
+    assert "MULTI='a\\nb' for producer: the value must be one line" in joined
+    assert "LONG=" in joined and "at most 1024 characters" in joined
+    too_many = {f"V{i}": "1" for i in range(33)}
+    assert validate_container_env(services, {"producer": too_many}) == [
+        "container env for producer: 33 variables; at most 32"
+    ]

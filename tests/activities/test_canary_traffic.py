@@ -347,6 +347,42 @@ async def test_a_plain_deploy_replaces_stable_and_keeps_the_canary(
     assert get(f"{c.endpoint}/health")[0] == 404
 
 
+async def test_the_release_container_env_reaches_canary_promotion_and_restore(
+    local_platform: PlatformSettings, images: dict[str, str]
+) -> None:
+    """A release's container env (here: every business request fails) is what the
+    containers run with, survives promotion, and a restore puts the old env back."""
+    c = Canary(local_platform, "production", unique_service())
+    faulty = {"FAULT_ERROR_RATE": "1"}
+    await c.deploy("v1", images["v1"])
+    v1 = c.deployment("v1", images["v1"])
+    await run(
+        c.acts.deploy_canary,
+        CanaryDeployInput(RELEASE, c.env, TARGET, c.service, "v2", images["v2"], env=faulty),
+    )
+    v2_faulty = Deployment(c.env, c.service, "v2", images["v2"], c.endpoint, faulty)
+    assert await c.set_weight(100) == state(c, v1, v2_faulty, 100)
+    status, body = get(f"{c.endpoint}/orders/unknown")
+    assert status == 500 and "FAULT_ERROR_RATE" in body["error"], body
+    assert c.versions(5) == {"v2": 5}  # /health never gets the injected faults
+
+    promoted = await c.promote()
+    assert promoted == state(c, v2_faulty, None, 0)
+    [only] = c.containers()
+    assert json.loads(only["Labels"]["brewline.env"]) == faulty
+    assert get(f"{c.endpoint}/orders/unknown")[0] == 500
+    # the same image without the env is another deployment: deploying it changes stable
+    assert (await c.deploy("v2", images["v2"])).changed is True
+    assert get(f"{c.endpoint}/orders/unknown")[0] == 400  # the real answer: a bad order id
+
+    restored = await run(
+        c.acts.restore_service, RestoreInput(RELEASE, c.env, TARGET, c.service, v2_faulty)
+    )
+    assert restored.running == v2_faulty
+    assert get(f"{c.endpoint}/orders/unknown")[0] == 500
+    await c.remove()
+
+
 async def test_a_canary_gone_behind_our_back_takes_no_traffic_and_rolls_back(
     local_platform: PlatformSettings, images: dict[str, str]
 ) -> None:
