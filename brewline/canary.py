@@ -29,6 +29,8 @@ class CanaryInput:
     approval: ApprovalConfig  # who may promote, pause, resume or abort
     initiator: str
     smoke_path: str = "/health"
+    env: dict[str, str] = field(default_factory=dict)  # the release's container env
+    notify_webhook: str = ""  # Slack-compatible webhook for step/promoted/rolled-back
 
 
 @dataclass

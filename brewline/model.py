@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from brewline.canary_config import CanaryConfig
+
 # --------------------------------------------------------------------------------------
 # The validated pipeline.yaml snapshot (built by brewline.config, carried in the input)
 # --------------------------------------------------------------------------------------
@@ -23,6 +25,9 @@ class ServiceConfig:
     package: str  # Go package path relative to the Go module, e.g. "./api-gateway"
     containerfile: str  # relative to the Go module, e.g. "api-gateway/Containerfile"
     smoke_path: str = "/health"
+    # the path the canary's load generator calls; "" takes canary.load.path. A business
+    # endpoint, so a faulty version shows its faults (they never touch /health).
+    load_path: str = ""
 
 
 @dataclass
@@ -54,6 +59,7 @@ class EnvironmentConfig:
     name: str
     target: str = "local"  # which deploy target drives this environment
     requires_approval: bool = False
+    strategy: str = "direct"  # direct (all traffic at once) or canary (pipeline's canary:)
 
 
 @dataclass
@@ -61,6 +67,13 @@ class ApprovalConfig:
     approvers: list[str] = field(default_factory=list)
     allow_self_approval: bool = False
     timeout_seconds: int = 24 * 3600
+
+
+@dataclass
+class NotifyConfig:
+    """Where release events go: a Slack-compatible incoming webhook, or nowhere ("")."""
+
+    webhook: str = ""
 
 
 @dataclass
@@ -76,6 +89,8 @@ class PipelineConfig:
     build: BuildConfig = field(default_factory=BuildConfig)
     infra: InfraConfig = field(default_factory=InfraConfig)
     approval: ApprovalConfig = field(default_factory=ApprovalConfig)
+    canary: CanaryConfig | None = None  # set whenever an environment uses strategy canary
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     def service(self, name: str) -> ServiceConfig:
         for svc in self.services:
@@ -105,6 +120,9 @@ class ReleaseRequest:
     initiator: str
     environments: list[str]
     pipeline: PipelineConfig
+    # service -> environment variables for the containers of the new version, in every
+    # environment it reaches (validated by brewline.identity.validate_container_env)
+    container_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,6 +134,7 @@ class Deployment:
     version: str
     image: str  # repository@sha256:... reference
     endpoint: str = ""  # URL through the environment's router
+    env: dict[str, str] = field(default_factory=dict)  # the release's container_env
 
 
 @dataclass
@@ -251,6 +270,7 @@ class DeployInput:
     version: str
     image: str
     smoke_path: str = "/health"
+    env: dict[str, str] = field(default_factory=dict)  # extra container environment
 
 
 @dataclass
@@ -399,6 +419,18 @@ class ReleaseStatus:
     deployments: list[Deployment]
     infra: TerraformPlanResult | None = None
     failure: str = ""
+    canaries: list[CanaryRef] = field(default_factory=list)
+
+
+@dataclass
+class CanaryRef:
+    """A CanaryWorkflow the release started: query it (`status`) or steer it (`control`)."""
+
+    environment: str
+    service: str
+    workflow_id: str
+    outcome: str = "running"  # running, promoted, rolled-back, failed, aborted
+    reason: str = ""
 
 
 # --------------------------------------------------------------------------------------
@@ -417,6 +449,7 @@ class CanaryDeployInput:
     version: str
     image: str
     smoke_path: str = "/health"
+    env: dict[str, str] = field(default_factory=dict)  # extra container environment
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from brewline.canary_config import DEFAULT_CANARY
 from brewline.config import ConfigError, load, parse_duration, validate
 from brewline.platform import REPO_ROOT
 
@@ -32,6 +33,11 @@ def test_the_repository_pipeline_is_valid() -> None:
     ]
     assert config.approval.timeout_seconds == 24 * 3600
     assert config.scan.fail_on == "HIGH"
+    assert [e.strategy for e in config.environments] == ["direct", "canary"]
+    assert config.canary is not None
+    assert [s.weight for s in config.canary.steps if s.kind == "set_weight"] == [10, 20, 50, 80]
+    assert config.service("api-gateway").load_path == "/api/v1/menu"
+    assert config.notify.webhook == ""
     for svc in config.services:  # every service named in the config exists in the tree
         assert (REPO_ROOT / config.go_module / svc.package).is_dir()
         assert (REPO_ROOT / config.go_module / svc.containerfile).is_file()
@@ -77,6 +83,21 @@ def test_all_problems_are_listed_at_once() -> None:
             lambda d: d["services"]["producer"].update(port=1),
             "unknown key 'services.producer.port'",
         ),
+        (
+            lambda d: d["environments"]["production"].update(strategy="blue-green"),
+            "environments.production.strategy: 'blue-green' is not a deploy strategy; "
+            "use direct (all traffic at once) or canary",
+        ),
+        (lambda d: d["services"]["producer"].update(load_path="orders"), "load_path: 'orders'"),
+        (
+            lambda d: d.update(notify={"webhook": "ftp://chat.example"}),
+            "notify.webhook: 'ftp://chat.example' must be an http(s) URL",
+        ),
+        (lambda d: d.update(notify={"channel": "#x"}), "unknown key 'notify.channel'"),
+        (
+            lambda d: d["canary"]["analysis"].update(count=0),
+            "canary.analysis.count: 0 must be a whole number from 1 to 1000",
+        ),
     ],
 )
 def test_each_rule_names_the_key(mutate: Any, expected: str) -> None:
@@ -85,6 +106,30 @@ def test_each_rule_names_the_key(mutate: Any, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
         validate(data)
     assert expected in str(info.value)
+
+
+def test_a_canary_environment_without_a_canary_section_gets_the_default() -> None:
+    data = repo_pipeline()
+    del data["canary"]
+    assert validate(data).canary == DEFAULT_CANARY
+    data["environments"]["production"]["strategy"] = "direct"
+    assert validate(data).canary is None  # nothing uses it
+    data["notify"] = {"webhook": "https://chat.example/hooks/T1"}
+    assert validate(data).notify.webhook == "https://chat.example/hooks/T1"
+
+
+def test_canary_problems_are_listed_with_the_rest() -> None:
+    data = repo_pipeline()
+    data["canary"]["steps"] = [{"analysis": {}}]
+    data["canary"]["metrics"] = [{"name": "request-success-rate", "query": "up"}]
+    data["test"]["coverage_min"] = -1
+    with pytest.raises(ConfigError) as info:
+        validate(data)
+    joined = "\n".join(info.value.problems)
+    assert len(info.value.problems) == 3, joined
+    assert "canary.steps[0].analysis: comes before any traffic reaches the canary" in joined
+    assert "'request-success-rate' is a built-in metric, so query cannot be changed" in joined
+    assert "test.coverage_min: -1" in joined
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:

@@ -24,11 +24,14 @@ def test_there_are_histories_for_the_happy_and_failure_paths() -> None:
     names = {path.stem for path in HISTORIES}
     assert "release-e2e-happy-path" in names
     assert {"release-rejected", "release-aborted", "release-tests-failed"} <= names
+    assert {"release-canary-promoted", "release-canary-rolled-back"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    id_file = path.with_suffix(".workflow-id")  # recorded beside it since child workflows
+    workflow_id = id_file.read_text().strip() if id_file.exists() else path.stem
+    history = WorkflowHistory.from_json(workflow_id, path.read_text())
     result = await Replayer(workflows=WORKFLOWS).replay_workflow(
         history, raise_on_replay_failure=False
     )

@@ -127,3 +127,12 @@ async def call(
         cancellation_type=options.cancellation,
         summary=summary,
     )
+
+
+# A notification is a courtesy: the activity reports a failed delivery instead of raising,
+# and a worker that cannot even run it is retried briefly, then given up on.
+NOTIFY = ActivityOptions(
+    start_to_close=timedelta(seconds=15),
+    heartbeat=None,
+    retry=_retry(3, INVALID_CONFIG, initial=1.0),
+)

@@ -48,7 +48,8 @@ with workflow.unsafe.imports_passed_through():
         TrafficState,
     )
     from workflows import activity_options as opts
-    from workflows.release import failure_reason
+    from workflows.failures import failure_reason
+    from workflows.notifications import notify
 
 T = TypeVar("T")
 # Requests the canary served in the window: fewer than min_requests makes a measurement
@@ -91,6 +92,7 @@ class CanaryWorkflow:
                     inp.version,
                     inp.image,
                     inp.smoke_path,
+                    dict(inp.env),
                 ),
                 TrafficState,
                 opts.DEPLOY,
@@ -109,6 +111,7 @@ class CanaryWorkflow:
         if why_not:
             self._reason = why_not
             await self._roll_back()
+            await self._notify("rolled-back", f"rolled back: {why_not}")
             return c.CanaryResult("rolled-back", why_not, self._traffic, self._measurements)
         self._set_phase("promoting")
         self._traffic = await opts.call(
@@ -120,6 +123,7 @@ class CanaryWorkflow:
         )
         self._weight = 100
         self._set_phase("promoted")
+        await self._notify("promoted", "promoted: the canary is stable at 100%")
         return c.CanaryResult("promoted", "", self._traffic, self._measurements)
 
     # ------------------------------------------------------------------ the steps
@@ -143,6 +147,7 @@ class CanaryWorkflow:
             await self._wait_while_paused("paused by a person")
             self._step += 1
             self._publish()
+            await self._notify("canary-step", self._step_text(step))
         return self._abort_reason() if self._abort else None
 
     async def _set_weight(self, weight: int) -> None:
@@ -285,6 +290,27 @@ class CanaryWorkflow:
             )
         except ActivityError as exc:  # the worker could not even ask: an Error, never a pass
             return MetricQueryResult(value=None, samples=0, error=failure_reason(exc))
+
+    def _step_text(self, step: CanaryStep) -> str:
+        done = f"step {self._step}/{len(self._in.canary.steps)} done"
+        if step.kind == "set_weight":
+            return f"{done}: canary at {step.weight}%"
+        if step.kind == "analysis" and self._analysis is not None:
+            return f"{done}: analysis {self._analysis.phase} at {self._weight}%"
+        return f"{done}: {step.kind} at {self._weight}%"
+
+    async def _notify(self, event: str, what: str) -> None:
+        inp = self._in
+        await notify(
+            inp.notify_webhook,
+            inp.release_id,
+            event,
+            f"{inp.service} {inp.version} in {inp.environment}: {what}",
+            service=inp.service,
+            version=inp.version,
+            environment=inp.environment,
+            weight=f"{self._weight}%",
+        )
 
     # ------------------------------------------------------------------ load
     async def _keep_load(self) -> None:

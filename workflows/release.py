@@ -1,10 +1,17 @@
 """ReleaseWorkflow: one durable release of a set of services at one version.
 
 test -> scan -> build -> infra -> for each environment in order:
-    [approval-<env> if the environment requires it] -> deploy-<env> (deploy + smoke test)
+    [approval-<env> if the environment requires it] -> deploy-<env>
+
+deploy-<env> with strategy `direct` switches all traffic at once, then smoke-tests; with
+strategy `canary` it runs one CanaryWorkflow child per service (workflows/canary.py),
+which steps traffic up under analysis and promotes or rolls back by itself. A service
+with nothing running there yet is deployed directly: there is no stable to compare with.
 
 A failed stage, a rejected or timed-out approval, or an abort (workflow cancellation)
-stops the release and restores, newest first, every service this release changed.
+stops the release and restores, newest first, every service this release changed. A
+canary that rolled itself back is the exception: it already put production back, and
+the release fails with its reason while staging keeps what it had and nothing else changes.
 Stage names here are the names people see in `starter.py status`, the search attribute
 `ReleaseStage` and the Temporal UI.
 """
@@ -12,21 +19,33 @@ Stage names here are the names people see in `starter.py status`, the search att
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
+    # Imported as modules, not as attributes of `brewline`, so the sandbox's sys.modules
+    # holds them: the converter resolves their dataclasses' string annotations there.
+    import brewline.analysis
+    import brewline.canary_config  # noqa: F401
     from brewline import search_attributes as sa
     from brewline.approval import refusal
+    from brewline.canary import CanaryInput, CanaryResult
     from brewline.model import (
         ApprovalSignal,
         ApprovalState,
         BuildInput,
+        CanaryRef,
         DecisionInput,
         DecisionResult,
         DeployInput,
@@ -57,6 +76,8 @@ with workflow.unsafe.imports_passed_through():
         TerraformPlanResult,
     )
     from workflows import activity_options as opts
+    from workflows.failures import failure_reason
+    from workflows.notifications import notify
 
 T = TypeVar("T")
 
@@ -72,6 +93,10 @@ def deploy_stage(environment: str) -> str:
     return f"deploy-{environment}"
 
 
+def canary_workflow_id(release_id: str, environment: str, service: str) -> str:
+    return f"{release_id}-canary-{environment}-{service}"
+
+
 class StageFailed(Exception):
     """A stage ended the release; `reason` is what a person reads."""
 
@@ -79,6 +104,10 @@ class StageFailed(Exception):
         super().__init__(f"{stage}: {reason}")
         self.stage = stage
         self.reason = reason
+
+
+class CanaryRolledBack(StageFailed):
+    """A canary rolled itself back: production is as it was, so nothing is compensated."""
 
 
 @dataclass
@@ -89,18 +118,6 @@ class _Undo:
     target: str
     service: str
     previous: Deployment | None
-
-
-def failure_reason(exc: BaseException) -> str:
-    """The innermost message of an activity failure, e.g. 'TestsFailed: ...'."""
-    if isinstance(exc, StageFailed):
-        return exc.reason
-    cause: BaseException | None = exc
-    while isinstance(cause, ActivityError) and cause.cause is not None:
-        cause = cause.cause
-    if isinstance(cause, ApplicationError):
-        return f"{cause.type or 'Error'}: {cause.message}" if cause.type else cause.message
-    return str(cause)
 
 
 @workflow.defn(name="ReleaseWorkflow")
@@ -129,11 +146,13 @@ class ReleaseWorkflow:
         self._plan: TerraformPlanResult | None = None
         self._deployments: dict[tuple[str, str], Deployment] = {}
         self._undo: list[_Undo] = []
+        self._canaries: dict[tuple[str, str], CanaryRef] = {}
 
     # ---------------------------------------------------------------- the pipeline
     @workflow.run
     async def run(self, request: ReleaseRequest) -> ReleaseResult:
         self._publish()
+        await self._notify("started", f"release started by {request.initiator}")
         try:
             await self._run_stage(TEST, self._test)
             await self._run_stage(SCAN, self._scan)
@@ -145,8 +164,11 @@ class ReleaseWorkflow:
                 await self._run_stage(deploy_stage(env.name), self._deploy, env)
         except StageFailed as failed:
             self._failure = f"release failed at {failed.stage}: {failed.reason}"
+            if isinstance(failed, CanaryRolledBack):
+                self._undo.clear()  # the canary put production back; staging keeps its version
             await self._compensate()
             self._finish("failed", sa.FAILED)
+            await self._notify("failed", self._failure)
             raise ApplicationError(
                 self._failure, type="ReleaseFailed", non_retryable=True
             ) from None
@@ -156,6 +178,7 @@ class ReleaseWorkflow:
             self._finish("aborted", sa.ABORTED)
             raise
         self._finish("succeeded", sa.SUCCEEDED)
+        await self._notify("succeeded", "released to " + ", ".join(request.environments))
         return ReleaseResult(
             release_id=workflow.info().workflow_id,
             version=request.version,
@@ -304,6 +327,12 @@ class ReleaseWorkflow:
             self._config.approval.approvers
         )
         self._publish(sa.AWAITING_APPROVAL)
+        await self._notify(
+            "awaiting-approval",
+            f"waiting for {self._waiting_for}",
+            environment=env.name,
+            deadline=approval.deadline.isoformat(),
+        )
         try:
             await workflow.wait_condition(lambda: approval.status != "waiting", timeout=timeout)
         except TimeoutError:
@@ -337,24 +366,19 @@ class ReleaseWorkflow:
                 opts.SMOKE,
                 summary=f"describe {service} in {env.name}",
             )
-            if current.running is None or current.running.image != image.image:
+            env_vars = dict(self._request.container_env.get(service, {}))
+            if current.running is None or (current.running.image, current.running.env) != (
+                image.image,
+                env_vars,
+            ):
                 self._undo.append(_Undo(env.name, env.target, service, current.running))
-            result = await opts.call(
-                "deploy_service",
-                DeployInput(
-                    release_id=release_id,
-                    environment=env.name,
-                    target=env.target,
-                    service=service,
-                    version=self._request.version,
-                    image=image.image,
-                    smoke_path=svc.smoke_path,
-                ),
-                DeployResult,
-                opts.DEPLOY,
-                summary=f"deploy {service} {self._request.version} to {env.name}",
-            )
-            self._deployments[(env.name, service)] = result.deployed
+            if env.strategy == "canary" and current.running is not None:
+                if (current.running.image, current.running.env) == (image.image, env_vars):
+                    self._deployments[(env.name, service)] = current.running
+                    return  # this very version already serves: nothing to compare
+                await self._canary(env, service, image, env_vars)
+            else:
+                await self._deploy_direct(env, service, image, env_vars)
             await opts.call(
                 "smoke_test",
                 SmokeTestInput(
@@ -371,6 +395,83 @@ class ReleaseWorkflow:
             )
 
         await self._per_service(deploy_stage(env.name), one, self._request.services)
+
+    async def _deploy_direct(
+        self, env: EnvironmentConfig, service: str, image: ImageRecord, env_vars: dict[str, str]
+    ) -> None:
+        """All traffic to the new version at once (the target confirms its router applied it)."""
+        result = await opts.call(
+            "deploy_service",
+            DeployInput(
+                release_id=workflow.info().workflow_id,
+                environment=env.name,
+                target=env.target,
+                service=service,
+                version=self._request.version,
+                image=image.image,
+                smoke_path=self._config.service(service).smoke_path,
+                env=env_vars,
+            ),
+            DeployResult,
+            opts.DEPLOY,
+            summary=f"deploy {service} {self._request.version} to {env.name}",
+        )
+        self._deployments[(env.name, service)] = result.deployed
+
+    async def _canary(
+        self, env: EnvironmentConfig, service: str, image: ImageRecord, env_vars: dict[str, str]
+    ) -> None:
+        """One CanaryWorkflow child; a rolled-back canary fails the stage with its reason."""
+        release_id = workflow.info().workflow_id
+        svc = self._config.service(service)
+        canary = self._config.canary
+        if canary is None:  # config.validate always sets it for a canary environment
+            raise StageFailed(deploy_stage(env.name), "the pipeline has no canary: section")
+        if svc.load_path:
+            canary = dataclasses.replace(
+                canary, load=dataclasses.replace(canary.load, path=svc.load_path)
+            )
+        ref = CanaryRef(env.name, service, canary_workflow_id(release_id, env.name, service))
+        self._canaries[(env.name, service)] = ref
+        self._publish()
+        try:
+            result = await workflow.execute_child_workflow(
+                "CanaryWorkflow",
+                CanaryInput(
+                    release_id=release_id,
+                    environment=env.name,
+                    target=env.target,
+                    service=service,
+                    version=self._request.version,
+                    image=image.image,
+                    canary=canary,
+                    approval=self._config.approval,
+                    initiator=self._request.initiator,
+                    smoke_path=svc.smoke_path,
+                    env=env_vars,
+                    notify_webhook=self._config.notify.webhook,
+                ),
+                id=ref.workflow_id,
+                result_type=CanaryResult,
+                # the canary rolls back before the release compensates or ends
+                cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f"canary {service} {self._request.version} in {env.name}",
+            )
+        except ChildWorkflowError as exc:
+            if is_cancelled_exception(exc):
+                ref.outcome = "aborted"
+                raise asyncio.CancelledError() from exc
+            ref.outcome, ref.reason = "failed", failure_reason(exc)
+            raise StageFailed(deploy_stage(env.name), f"canary failed: {ref.reason}") from exc
+        except asyncio.CancelledError:
+            ref.outcome = "aborted"
+            raise
+        ref.outcome, ref.reason = result.outcome, result.reason
+        if result.outcome != "promoted":
+            raise CanaryRolledBack(deploy_stage(env.name), f"canary rolled back: {result.reason}")
+        if result.traffic is not None and result.traffic.stable is not None:
+            self._deployments[(env.name, service)] = result.traffic.stable
 
     async def _compensate(self) -> None:
         """Restore, newest first, what this release changed. Runs even after an abort."""
@@ -478,6 +579,7 @@ class ReleaseWorkflow:
             deployments=list(self._deployments.values()),
             infra=self._plan,
             failure=self._failure,
+            canaries=list(self._canaries.values()),
         )
 
     def _publish(self, stage_attribute: str | None = None) -> None:
@@ -505,6 +607,16 @@ class ReleaseWorkflow:
         """The release ended; `stage` keeps where it was, the search attribute the outcome."""
         self._state = state
         self._publish(stage_attribute)
+
+    async def _notify(self, event: str, what: str, **fields: str) -> None:
+        await notify(
+            self._config.notify.webhook,
+            workflow.info().workflow_id,
+            event,
+            f"{', '.join(self._request.services)} {self._request.version}: {what}",
+            stage=self._stage,
+            **fields,
+        )
 
     # ---------------------------------------------------------------- plumbing
     async def _run_stage(self, name: str, body: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -562,12 +674,16 @@ class ReleaseWorkflow:
 
         results = await asyncio.gather(*(guarded(s) for s in services), return_exceptions=True)
         failures: list[str] = []
+        only_canaries = True
         for service, result in zip(services, results, strict=True):
             if isinstance(result, BaseException):
                 if is_cancelled_exception(result):
                     raise asyncio.CancelledError()
                 if not isinstance(result, ActivityError | StageFailed):
                     raise result
+                only_canaries = only_canaries and isinstance(result, CanaryRolledBack)
                 failures.append(f"{service}: {failure_reason(result)}")
         if failures:
-            raise StageFailed(stage, "; ".join(failures))
+            # only when every failure is a canary that put production back itself
+            failed = CanaryRolledBack if only_canaries else StageFailed
+            raise failed(stage, "; ".join(failures))

@@ -36,6 +36,8 @@ from brewline.model import (
     LoadResult,
     MetricQueryInput,
     MetricQueryResult,
+    NotifyInput,
+    NotifyResult,
     ReleaseRequest,
     ReleaseStatus,
     RestoreInput,
@@ -208,7 +210,13 @@ class FakeWorld:
                 world.load_cancelled += 1
                 raise
 
+        @activity.defn(name="notify")
+        async def notify(inp: NotifyInput) -> NotifyResult:
+            world._record("notify", inp)
+            return NotifyResult(True, 200)
+
         return [
+            notify,
             deploy_canary,
             set_canary_weight,
             promote_canary,
@@ -302,7 +310,10 @@ async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
     if not os.environ.get("BREWLINE_RECORD_HISTORY"):
         return
     history = await handle.fetch_history()
-    (REPO_ROOT / "tests" / "histories" / f"{name}.json").write_text(history.to_json())
+    folder = REPO_ROOT / "tests" / "histories"
+    (folder / f"{name}.json").write_text(history.to_json())
+    # the id is part of what replays: child workflow ids are derived from it
+    (folder / f"{name}.workflow-id").write_text(handle.id + "\n")
 
 
 async def wait_for_stage(

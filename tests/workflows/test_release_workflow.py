@@ -191,9 +191,11 @@ async def test_abort_during_production_deploy_restores_both_environments(
         running={("production", "api-gateway"): OLD, ("staging", "api-gateway"): OLD_STAGING},
         block_deploy_in="production",
     )
+    request = release_request()
+    request.pipeline.environment("production").strategy = "direct"  # a canary: test_canary_release
     queue = f"tq-{uuid.uuid4()}"
     async with new_worker(time_env.client, world, queue):
-        handle = await start_release(time_env.client, release_request(), queue)
+        handle = await start_release(time_env.client, request, queue)
         await wait_for_stage(handle, awaiting_approval)
         await handle.signal(ReleaseWorkflow.approve, ApprovalSignal("alice", ""))
         await asyncio.wait_for(world.deploy_started.wait(), 30)
