@@ -1,11 +1,15 @@
-"""brewline's command line: start, follow, approve, reject, list and abort releases.
+"""brewline's command line: start, follow, approve, reject, list and abort releases, and
+steer their canaries.
 
     python starter.py release --services api-gateway --version 1.4.0 [--wait]
+                              [--container-env api-gateway:NAME=VALUE ...]
     python starter.py status <release-id> [--watch] [--json]
     python starter.py approve <release-id> --as <approver> [--reason TEXT]
     python starter.py reject <release-id> --as <approver> --reason TEXT
     python starter.py list [--stage awaiting-approval]
-    python starter.py abort <release-id> [--wait]
+    python starter.py promote <release-id> --as <approver> [--full] [--service NAME]
+    python starter.py pause|resume <release-id> --as <person> [--service NAME] [--reason TEXT]
+    python starter.py abort <release-id> [--wait]    (a running canary rolls back at once)
 
 Bad input gets one line naming the value and what is allowed, and starts nothing.
 Connection settings come from TEMPORAL_* variables (see brewline/connection.py).
@@ -41,12 +45,19 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from brewline import canary as c
 from brewline import search_attributes as sa
 from brewline.config import ConfigError, load
 from brewline.connection import ConnectionSettings, TemporalUnreachable, connect
-from brewline.identity import InvalidName, release_id, validate_version
-from brewline.model import DecisionInput, ReleaseRequest, ReleaseStatus
+from brewline.identity import (
+    InvalidName,
+    release_id,
+    validate_container_env,
+    validate_version,
+)
+from brewline.model import CanaryRef, DecisionInput, ReleaseRequest, ReleaseStatus
 from brewline.platform import REPO_ROOT, PlatformSettings
+from workflows.canary import CanaryWorkflow
 from workflows.release import ReleaseWorkflow
 
 FINAL = {"succeeded", "failed", "aborted"}
@@ -85,6 +96,10 @@ def build_request(args: argparse.Namespace) -> tuple[ReleaseRequest, str]:
     if not (source / config.go_module).is_dir():
         raise UsageError(f"source {str(source)!r} has no Go module folder {config.go_module!r}")
     services = sorted(set(services))
+    container_env = _container_env(args.container_env or [])
+    problems = validate_container_env(services, container_env)
+    if problems:
+        raise UsageError("; ".join(problems))
     request = ReleaseRequest(
         services=services,
         version=version,
@@ -92,8 +107,24 @@ def build_request(args: argparse.Namespace) -> tuple[ReleaseRequest, str]:
         initiator=args.initiator or os.environ.get("BREWLINE_USER") or getpass.getuser(),
         environments=[e for e in env_names if e in wanted],  # always in pipeline order
         pipeline=config,
+        container_env=container_env,
     )
     return request, release_id(config.project, services, version)
+
+
+def _container_env(items: Sequence[str]) -> dict[str, dict[str, str]]:
+    """`SERVICE:NAME=VALUE` items -> {service: {name: value}}; names checked later."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        service, colon, assignment = item.partition(":")
+        name, equals, value = assignment.partition("=")
+        if not (colon and equals and service.strip() and name.strip()):
+            raise UsageError(
+                f"--container-env {item!r} is not SERVICE:NAME=VALUE "
+                "(e.g. api-gateway:FAULT_ERROR_RATE=0.2)"
+            )
+        out.setdefault(service.strip(), {})[name.strip()] = value
+    return out
 
 
 async def cmd_release(args: argparse.Namespace, client: Client | None) -> int:
@@ -110,7 +141,7 @@ async def cmd_release(args: argparse.Namespace, client: Client | None) -> int:
     print(f"{'attached to running' if running else 'started'} release {workflow_id}")
     _print_next_steps(workflow_id)
     if args.wait:
-        return await _follow(handle, args.interval)
+        return await _follow(client, handle, args.interval)
     return 0
 
 
@@ -158,12 +189,15 @@ async def cmd_status(args: argparse.Namespace, client: Client | None) -> int:
     handle = client.get_workflow_handle(args.release_id)
     if not args.watch:
         status = await _status(handle)
+        canaries = await _canary_statuses(client, status)
         if args.json:
-            print(json.dumps(dataclasses.asdict(status), default=_json_default, indent=2))
+            data = dataclasses.asdict(status)
+            data["canary_status"] = [dataclasses.asdict(cs) for cs in canaries]
+            print(json.dumps(data, default=_json_default, indent=2))
         else:
-            print(render(status))
+            print(render(status, canaries))
         return 0
-    return await _follow(handle, args.interval, show_all=True)
+    return await _follow(client, handle, args.interval, show_all=True)
 
 
 async def cmd_decide(args: argparse.Namespace, client: Client | None, approve: bool) -> int:
@@ -215,6 +249,37 @@ async def cmd_list(args: argparse.Namespace, client: Client | None) -> int:
     return 0
 
 
+async def cmd_canary(args: argparse.Namespace, client: Client | None) -> int:
+    """promote [--full], pause, resume: the `control` update of the release's canaries."""
+    action = c.PROMOTE_FULL if args.command == "promote" and args.full else args.command
+    actor = args.actor or os.environ.get("BREWLINE_USER") or getpass.getuser()
+    client = client or await _connect(args)
+    status = await _status(client.get_workflow_handle(args.release_id))
+    running = [
+        ref
+        for ref in status.canaries
+        if ref.outcome == "running" and args.service in (None, ref.service)
+    ]
+    if not running:
+        which = f" for service {args.service!r}" if args.service else ""
+        raise UsageError(
+            f"release {args.release_id} has no canary running{which} "
+            f"(it is {status.state} at stage {status.stage}); nothing to {action}"
+        )
+    for ref in running:
+        try:
+            record = await client.get_workflow_handle(ref.workflow_id).execute_update(
+                CanaryWorkflow.control, c.CanaryControl(actor, action, args.reason or "")
+            )
+        except WorkflowUpdateFailedError as exc:
+            message = getattr(exc.cause, "message", None) or str(exc.cause)
+            raise UsageError(f"{action} of {ref.service} refused: {message}") from None
+        except RPCError as exc:
+            raise UsageError(_rpc_message(exc, ref.workflow_id)) from None
+        print(f"{ref.workflow_id}: {record.action} by {record.actor} at {_ts(record.at)}")
+    return 0
+
+
 async def cmd_abort(args: argparse.Namespace, client: Client | None) -> int:
     client = client or await _connect(args)
     handle = client.get_workflow_handle(args.release_id)
@@ -222,9 +287,12 @@ async def cmd_abort(args: argparse.Namespace, client: Client | None) -> int:
         await handle.cancel()
     except RPCError as exc:
         raise UsageError(_rpc_message(exc, args.release_id)) from None
-    print(f"abort requested for {args.release_id}: it stops and restores what it deployed")
+    print(
+        f"abort requested for {args.release_id}: a running canary rolls back at once, then "
+        "the release restores what it deployed"
+    )
     if args.wait:
-        await _follow(handle, args.interval)
+        await _follow(client, handle, args.interval)
     return 0
 
 
@@ -236,14 +304,30 @@ async def _status(handle: WorkflowHandle[Any, Any]) -> ReleaseStatus:
         raise UsageError(_rpc_message(exc, handle.id)) from None
 
 
-async def _follow(handle: WorkflowHandle[Any, Any], interval: float, show_all: bool = False) -> int:
-    """Print each stage change until the release ends; 0 only when it succeeded."""
+async def _canary_statuses(client: Client, status: ReleaseStatus) -> list[c.CanaryStatus]:
+    """The live status of each canary the release started (skipped when it cannot answer)."""
+    found = []
+    for ref in status.canaries:
+        try:
+            found.append(
+                await client.get_workflow_handle(ref.workflow_id).query(CanaryWorkflow.status)
+            )
+        except RPCError:
+            continue  # not started yet, or gone: the release's own record still shows it
+    return found
+
+
+async def _follow(
+    client: Client, handle: WorkflowHandle[Any, Any], interval: float, show_all: bool = False
+) -> int:
+    """Print each stage (and canary step) change until the release ends; 0 only on success."""
     last = ""
     while True:
         status = await _status(handle)
-        line = _one_line(status)
+        canaries = await _canary_statuses(client, status)
+        line = _one_line(status) + "".join(_canary_line(cs) for cs in canaries)
         if line != last:
-            print(render(status) if show_all else line, flush=True)
+            print(render(status, canaries) if show_all else line, flush=True)
             last = line
         if status.state in FINAL:
             break
@@ -270,7 +354,35 @@ def _one_line(status: ReleaseStatus) -> str:
     return text
 
 
-def render(status: ReleaseStatus) -> str:
+def _canary_line(cs: c.CanaryStatus) -> str:
+    step = f"step {min(cs.step + 1, cs.steps)}/{cs.steps} ({cs.step_kind or 'done'})"
+    text = f"\n  canary {cs.environment}/{cs.service}: {cs.phase}, {step}, weight {cs.weight}%"
+    if cs.paused_reason:
+        text += f", paused: {cs.paused_reason}"
+    return text
+
+
+def render_canary(cs: c.CanaryStatus, ref: CanaryRef | None = None) -> list[str]:
+    """Step, weight, the newest measurement per metric and who steered it."""
+    out = [_canary_line(cs).strip()]
+    if ref is not None:
+        out.append(f"  workflow {ref.workflow_id}")
+    for m in cs.last_measurements:
+        value = "no data" if m.value is None else f"{m.value:.4g}"
+        note = f"  {m.message}" if m.message else ""
+        out.append(f"  {m.metric:<24} {m.phase:<12} {value} ({m.condition} {m.threshold:g}){note}")
+    if cs.analysis is not None and cs.analysis.phase != "Running":
+        out.append(f"  analysis {cs.analysis.phase}: {cs.analysis.reason}")
+    for control in cs.controls:
+        refused = f" REFUSED: {control.refused}" if control.refused else ""
+        why = f" ({control.reason})" if control.reason else ""
+        out.append(f"  {control.action} by {control.actor} at {_ts(control.at)}{why}{refused}")
+    if cs.reason:
+        out.append(f"  reason: {cs.reason}")
+    return out
+
+
+def render(status: ReleaseStatus, canaries: Sequence[c.CanaryStatus] = ()) -> str:
     """The status as a person reads it in a terminal."""
     out = [
         f"release   {status.release_id}",
@@ -306,6 +418,13 @@ def render(status: ReleaseStatus) -> str:
         out.append(line)
         for refused in a.refused:
             out.append(f"  refused {refused.approver} at {_ts(refused.at)}: {refused.why}")
+    live = {(cs.environment, cs.service): cs for cs in canaries}
+    for ref in status.canaries:
+        cs = live.get((ref.environment, ref.service))
+        if cs is not None:
+            out += render_canary(cs, ref)
+        else:
+            out.append(f"canary {ref.environment}/{ref.service}: {ref.outcome} {ref.reason}")
     for dep in status.deployments:
         out.append(f"deployed  {dep.environment}/{dep.service} {dep.version} {dep.endpoint}")
     return "\n".join(out)
@@ -365,6 +484,12 @@ def parser() -> argparse.ArgumentParser:
     rel.add_argument("--environments", help="comma-separated subset (default: all, in order)")
     rel.add_argument("--task-queue", help="default: TEMPORAL_TASK_QUEUE or brewline-releases")
     rel.add_argument("--wait", action="store_true", help="follow it; exit 0 only on success")
+    rel.add_argument(
+        "--container-env",
+        action="append",
+        metavar="SERVICE:NAME=VALUE",
+        help="environment of the new version's containers (repeatable; not for secrets)",
+    )
     rel.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
 
     st = sub.add_parser("status", help="show a release's stages, approval and deployments")
@@ -383,6 +508,19 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--stage", help='e.g. "awaiting-approval"')
     ls.add_argument("--service")
     ls.add_argument("--limit", type=int, default=20)
+
+    for name, helptext in (
+        ("promote", "skip the canary's current pause (--full: every remaining step)"),
+        ("pause", "hold the canary at its current step"),
+        ("resume", "go on after a pause, or measure again after an inconclusive analysis"),
+    ):
+        ctl = sub.add_parser(name, help=helptext)
+        ctl.add_argument("release_id")
+        ctl.add_argument("--as", dest="actor", help="who (default: $BREWLINE_USER or login)")
+        ctl.add_argument("--service", help="only this service's canary (default: all running)")
+        ctl.add_argument("--reason", help="recorded with the action")
+        if name == "promote":
+            ctl.add_argument("--full", action="store_true", help="skip every remaining step")
 
     ab = sub.add_parser("abort", help="stop a release and restore what it deployed")
     ab.add_argument("release_id")
@@ -404,6 +542,8 @@ async def main(argv: Sequence[str] | None = None, client: Client | None = None) 
             return await cmd_list(args, client)
         if args.command == "abort":
             return await cmd_abort(args, client)
+        if args.command in ("promote", "pause", "resume"):
+            return await cmd_canary(args, client)
     except (UsageError, TemporalUnreachable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

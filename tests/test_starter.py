@@ -7,11 +7,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 import starter
+from brewline.model import Deployment
 from brewline.platform import REPO_ROOT
+from tests.workflows.fakes import FakeWorld, new_worker, wait_for_stage
+from tests.workflows.test_release_workflow import awaiting_approval
 
 
 def free_port() -> int:
@@ -42,6 +46,33 @@ def free_port() -> int:
             "has no Go module folder",
         ),
         (["reject", "some-release", "--as", "bob"], "reject needs --reason"),
+        (
+            [
+                "release",
+                "--services",
+                "api-gateway",
+                "--version",
+                "1.0.0",
+                "--container-env",
+                "FAULT_ERROR_RATE=0.2",
+            ],
+            "--container-env 'FAULT_ERROR_RATE=0.2' is not SERVICE:NAME=VALUE",
+        ),
+        (
+            [
+                "release",
+                "--services",
+                "api-gateway",
+                "--version",
+                "1.0.0",
+                "--container-env",
+                "producer:FAULT_ERROR_RATE=0.2",
+                "--container-env",
+                "api-gateway:LISTEN_ADDR=0.0.0.0:80",
+            ],
+            "container env for 'producer': not a service of this release (api-gateway); "
+            "container env 'LISTEN_ADDR' for api-gateway: set by the platform",
+        ),
     ],
 )
 async def test_bad_input_gets_one_line_and_starts_nothing(
@@ -120,3 +151,51 @@ async def test_decisions_on_unknown_releases(
     )
     assert code == 2
     assert "no release with id 'release-does-not-exist'" in capsys.readouterr().err
+
+
+async def test_people_steer_a_running_canary_from_the_command_line(
+    local_env: WorkflowEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client: Client = local_env.client
+    pipeline = yaml.safe_load((REPO_ROOT / "pipeline.yaml").read_text())
+    pipeline["canary"]["steps"] = [{"set_weight": 10}, {"pause": {}}, {"analysis": {}}]
+    pipeline["canary"]["analysis"].update(interval="2s", count=1)
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(pipeline))
+    world = FakeWorld(
+        running={
+            ("production", "api-gateway"): Deployment("production", "api-gateway", "1.0.0", "i@1"),
+            ("staging", "api-gateway"): Deployment("staging", "api-gateway", "1.0.0", "i@1"),
+        }
+    )
+    queue = f"tq-{uuid.uuid4()}"
+    version = f"8.8.{uuid.uuid4().int % 100000}"
+    rid = f"release-go-coffee-api-gateway-{version}"
+    common = ["--as", "carol"]
+    async with new_worker(client, world, queue):
+        argv = ["release", "--services", "api-gateway", "--version", version, *common]
+        argv += ["--pipeline", str(path), "--task-queue", queue]
+        assert await starter.main(argv, client=client) == 0
+        # before the canary runs there is nothing to steer
+        assert await starter.main(["promote", rid, "--as", "bob"], client=client) == 2
+        assert f"release {rid} has no canary running" in capsys.readouterr().err
+        handle = client.get_workflow_handle(rid)
+        await wait_for_stage(handle, awaiting_approval)
+        assert await starter.main(["approve", rid, "--as", "alice"], client=client) == 0
+        await wait_for_stage(handle, lambda st: bool(st.canaries))
+        assert await starter.main(["pause", rid, *common, "--reason", "lunch"], client=client) == 0
+        assert await starter.main(["promote", rid, "--as", "mallory"], client=client) == 2
+        assert "promote of api-gateway refused: 'mallory' may not approve releases" in (
+            capsys.readouterr().err
+        )
+        assert await starter.main(["resume", rid, "--as", "bob"], client=client) == 0
+        assert await starter.main(["promote", rid, "--as", "bob", "--full"], client=client) == 0
+        await handle.result()
+        capsys.readouterr()
+        assert await starter.main(["status", rid], client=client) == 0
+        shown = capsys.readouterr().out
+    assert "canary production/api-gateway: promoted" in shown
+    assert f"workflow {rid}-canary-production-api-gateway" in shown
+    assert "pause by carol at" in shown and "(lunch)" in shown
+    assert "promote-full by bob at" in shown
+    assert world.running[("production", "api-gateway")].version == version
