@@ -100,10 +100,11 @@ METRIC_QUERY = ActivityOptions(
     retry=_retry(2, INVALID_CONFIG, initial=1.0),
 )
 # The load generator runs in chunks of at most 10 minutes and is cancelled when the canary
-# ends; waiting for its cancellation guarantees hey is gone before the rollback.
+# ends; the canary waits for hey to be gone. A cancellation reaches the activity with its
+# next heartbeat, which the SDK throttles to 0.8 x the timeout: 10 s keeps that short.
 LOAD = ActivityOptions(
     start_to_close=timedelta(minutes=12),
-    heartbeat=timedelta(seconds=30),
+    heartbeat=timedelta(seconds=10),
     retry=_retry(3, INVALID_CONFIG),
     cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )

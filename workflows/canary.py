@@ -104,15 +104,14 @@ class CanaryWorkflow:
             why_not = await self._progress()
         except asyncio.CancelledError:
             self._reason = "the release was aborted"
-            await self._end_load(load)
-            await self._roll_back()
+            await self._roll_back_now(load)
             raise
-        await self._end_load(load)
         if why_not:
             self._reason = why_not
-            await self._roll_back()
+            await self._roll_back_now(load)
             await self._notify("rolled-back", f"rolled back: {why_not}")
             return c.CanaryResult("rolled-back", why_not, self._traffic, self._measurements)
+        await self._end_load(load)
         self._set_phase("promoting")
         self._traffic = await opts.call(
             "promote_canary",
@@ -348,6 +347,15 @@ class CanaryWorkflow:
             await load
 
     # ------------------------------------------------------------------ the end
+    async def _roll_back_now(self, load: asyncio.Task[None] | None) -> None:
+        """Weight 0 to the canary at once; the load generator is stopped meanwhile (its
+        cancellation waits for a heartbeat, which must not hold the rollback back)."""
+        if workflow.patched("rollback-before-load-stops"):
+            await asyncio.gather(self._roll_back(), self._end_load(load))
+        else:  # canaries that started before this change stop the load first
+            await self._end_load(load)
+            await self._roll_back()
+
     async def _roll_back(self) -> None:
         self._set_phase("rolling-back")
         self._traffic = await opts.call(
