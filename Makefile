@@ -10,12 +10,13 @@ DEBS := buildah podman skopeo docker-registry runc uidmap prometheus hey
 # Commands each Debian package brings, to skip apt when they are all there.
 DEB_COMMANDS := buildah podman skopeo docker-registry runc prometheus hey
 
-.PHONY: help setup debs venv up down demo worker test test-fast lint bench clean
+.PHONY: help setup debs venv up down demo demo-bad worker test test-fast lint bench bench-rollback clean
 
 help:
 	@echo "make demo   set up, start the local platform and a worker, release api-gateway to the approval gate"
 	@echo "make test   set up and run the whole test suite"
-	@echo "make up | down | worker | lint | bench | clean"
+	@echo "make demo-bad   release a faulty api-gateway (20% errors) and watch the canary roll it back"
+	@echo "make up | down | worker | lint | bench | bench-rollback | clean"
 
 setup: debs venv
 
@@ -49,6 +50,9 @@ worker: up
 demo: setup
 	$(PY) -m local.demo
 
+demo-bad: setup
+	$(PY) -m local.demo bad
+
 test: setup
 	$(PY) -m pytest
 
@@ -62,6 +66,9 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench.orchestration
+
+bench-rollback: setup
+	$(PY) -m bench.rollback
 
 clean: down
 	rm -rf .brewline

@@ -369,7 +369,7 @@ def render_canary(cs: c.CanaryStatus, ref: CanaryRef | None = None) -> list[str]
         out.append(f"  workflow {ref.workflow_id}")
     for m in cs.last_measurements:
         value = "no data" if m.value is None else f"{m.value:.4g}"
-        note = f"  {m.message}" if m.message else ""
+        note = f"  {m.message}" if m.message and m.phase != "Successful" else ""
         out.append(f"  {m.metric:<24} {m.phase:<12} {value} ({m.condition} {m.threshold:g}){note}")
     if cs.analysis is not None and cs.analysis.phase != "Running":
         out.append(f"  analysis {cs.analysis.phase}: {cs.analysis.reason}")
