@@ -599,6 +599,11 @@ class ReleaseWorkflow:
         for stage in self._stages.values():
             detail = f" ({stage.detail})" if stage.detail else ""
             lines.append(f"- {stage.name}: {stage.state}{detail}")
+        for ref in self._canaries.values():
+            why = f": {ref.reason}" if ref.reason else ""
+            lines.append(
+                f"- canary {ref.environment}/{ref.service} ({ref.workflow_id}): {ref.outcome}{why}"
+            )
         if self._failure:
             lines += ["", self._failure]
         workflow.set_current_details("\n".join(lines))

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -68,6 +69,12 @@ async def start_approved(
     return handle
 
 
+async def current_details(handle: WorkflowHandle[Any, Any]) -> str:
+    """What the Temporal UI shows as the workflow's current details."""
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return str(metadata.current_details)
+
+
 def both_running() -> FakeWorld:
     return FakeWorld(
         running={("production", "api-gateway"): OLD, ("staging", "api-gateway"): OLD_STAGING}
@@ -90,8 +97,16 @@ async def test_a_promoted_canary_is_the_production_deploy(time_env: WorkflowEnvi
         status = await handle.query(ReleaseWorkflow.status)
         child_id = canary_workflow_id(handle.id, "production", "api-gateway")
         canary = await time_env.client.get_workflow_handle(child_id).query(CanaryWorkflow.status)
+        release_details = await current_details(handle)
+        canary_details = await current_details(time_env.client.get_workflow_handle(child_id))
         await record_history(handle, "release-canary-promoted")
 
+    # the UI shows the canary from the release, and its steps in its own details
+    assert f"- canary production/api-gateway ({child_id}): promoted" in release_details
+    assert "**promoted** api-gateway 1.4.0 in production: step 9/9 (done), canary weight 100%" in (
+        canary_details
+    )
+    assert "- request-success-rate: Successful (1 >= 0.99)" in canary_details
     [ref] = status.canaries
     assert (ref.environment, ref.service, ref.workflow_id, ref.outcome) == (
         "production",
