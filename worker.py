@@ -66,6 +66,7 @@ def build_activities(settings: PlatformSettings) -> list[Callable[..., Any]]:
         deploy.promote_canary,
         deploy.rollback_canary,
         prometheus.query_metric,
+        prometheus.count_window,
         load.generate_load,
         NotifyActivities().notify,
     ]

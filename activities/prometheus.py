@@ -34,7 +34,12 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from temporalio import activity
 from urllib3.util.retry import Retry
 
-from brewline.model import MetricQueryInput, MetricQueryResult
+from brewline.model import (
+    CountWindowInput,
+    CountWindowResult,
+    MetricQueryInput,
+    MetricQueryResult,
+)
 from brewline.platform import PlatformSettings
 
 DEFAULT_TIMEOUT = 10.0  # seconds for one query, connection included
@@ -64,23 +69,89 @@ class PrometheusActivities:
         if not input.query.strip():
             return MetricQueryResult(value=None, samples=0, error="the PromQL query is empty")
         try:
-            result = await asyncio.to_thread(self._custom_query, url, input.query)
+            result = await self._ask(url, input.query)
+        except _Unanswered as err:
+            return _failed(str(err))
+        return _interpret(url, input.query, result)
+
+    @activity.defn(name="count_window")
+    async def count_window(self, input: CountWindowInput) -> CountWindowResult:
+        """Requests, 5xx answers and slow requests of canary and stable in the last
+        `interval_seconds`, from the router's counters. "Slow" means slower than the
+        histogram bucket edge where stable's `quantile` falls (over the lookback), so both
+        arms are counted at the same edge. Failures come back in `error`, never raised."""
+        url = (input.prometheus_url or self.default_url).rstrip("/")
+        for name in (input.canary_service, input.stable_service):
+            if not _ROUTER_SERVICE.fullmatch(name):
+                return CountWindowResult(error=f"router service {name!r} is not a service name")
+        # names checked above: letters, digits, '-' and '@', nothing a regex reads specially
+        arms = f'service=~"{input.canary_service}|{input.stable_service}"'
+        window = f"{input.interval_seconds}s"
+        requests_total = "traefik_service_requests_total"
+        buckets = "traefik_service_request_duration_seconds_bucket"
+
+        async def by_service(selector: str, metric: str = requests_total) -> dict[Any, float]:
+            query = f"sum by (service) (increase({metric}{{{selector}}}[{window}]))"
+            return _by(await self._ask(url, query), "service")
+
+        try:
+            counts = await by_service(arms)
+            errors = await by_service(f'{arms},code=~"5.."')
+            lookback = f"{max(input.edge_lookback_seconds, input.interval_seconds)}s"
+            stable = f'service="{input.stable_service}"'
+            distribution = _by(
+                await self._ask(url, f"sum by (le) (increase({buckets}{{{stable}}}[{lookback}]))"),
+                "le",
+            )
+            edge = _edge(distribution, input.quantile)
+            total, fast = {}, {}
+            if edge:
+                total = await by_service(f'{arms},le="+Inf"', buckets)
+                fast = await by_service(f'{arms},le="{edge}"', buckets)
+        except _Unanswered as err:
+            return CountWindowResult(error=str(err))
+
+        def slow_of(service: str) -> float:
+            return max(total.get(service, 0.0) - fast.get(service, 0.0), 0.0)
+
+        c, st = input.canary_service, input.stable_service
+        return CountWindowResult(
+            canary_requests=counts.get(c, 0.0),
+            canary_errors=errors.get(c, 0.0),
+            stable_requests=counts.get(st, 0.0),
+            stable_errors=errors.get(st, 0.0),
+            canary_slow=slow_of(c),
+            stable_slow=slow_of(st),
+            latency_bound_seconds=float(edge) if edge else 0.0,
+        )
+
+    async def _ask(self, url: str, query: str) -> Any:
+        """The `data.result` of one instant query; _Unanswered names what went wrong."""
+        try:
+            return await asyncio.to_thread(self._custom_query, url, query)
         except requests.JSONDecodeError as err:
-            return _failed(f"{url} did not answer like Prometheus's query API ({err})")
+            raise _Unanswered(f"{url} did not answer like Prometheus's query API ({err})") from None
         except requests.ConnectionError as err:
             if _timed_out(err):
-                return _failed(f"Prometheus at {url} did not answer within {self.timeout:g}s")
-            return _failed(f"Prometheus at {url} is unreachable ({_reason(err)}); is it running?")
+                raise _Unanswered(
+                    f"Prometheus at {url} did not answer within {self.timeout:g}s"
+                ) from None
+            raise _Unanswered(
+                f"Prometheus at {url} is unreachable ({_reason(err)}); is it running?"
+            ) from None
         except requests.Timeout:
-            return _failed(f"Prometheus at {url} did not answer within {self.timeout:g}s")
+            raise _Unanswered(
+                f"Prometheus at {url} did not answer within {self.timeout:g}s"
+            ) from None
         except requests.RequestException as err:
-            return _failed(f"query to Prometheus at {url} failed: {err}")
+            raise _Unanswered(f"query to Prometheus at {url} failed: {err}") from None
         except PrometheusApiClientException as err:
-            return _failed(_http_error(url, input.query, str(err)))
+            raise _Unanswered(_http_error(url, query, str(err))) from None
         except (ValueError, KeyError, TypeError) as err:
             # 200 with something else than Prometheus's JSON: a wrong URL
-            return _failed(f"{url} did not answer like Prometheus's query API ({err!r})")
-        return _interpret(url, input.query, result)
+            raise _Unanswered(
+                f"{url} did not answer like Prometheus's query API ({err!r})"
+            ) from None
 
     def _custom_query(self, url: str, query: str) -> Any:
         session = requests.Session()
@@ -94,6 +165,42 @@ class PrometheusActivities:
             url=url, disable_ssl=True, session=session, retry=retry, timeout=self.timeout
         ) as prometheus:
             return prometheus.custom_query(query)
+
+
+class _Unanswered(Exception):
+    """Prometheus could not be asked, or answered with something else than a result."""
+
+
+# a Traefik file-provider service name, as the local target writes them
+_ROUTER_SERVICE = re.compile(r"[a-z0-9][a-z0-9-]*@file")
+
+
+def _by(result: Any, *labels: str) -> dict[Any, float]:
+    """A vector result keyed by one label's value (or a tuple of several); NaN -> 0."""
+    out: dict[Any, float] = {}
+    if not isinstance(result, list):
+        raise _Unanswered(f"expected a vector, got {result!r}")
+    for series in result:
+        metric, (_, text) = series.get("metric", {}), series["value"]
+        key = tuple(metric.get(label, "") for label in labels)
+        value = float(text)
+        out[key[0] if len(labels) == 1 else key] = value if math.isfinite(value) else 0.0
+    return out
+
+
+def _edge(distribution: dict[str, float], quantile: float) -> str:
+    """The `le` of the first bucket holding `quantile` of the samples ("" without any).
+
+    Buckets are cumulative; +Inf is the total. When the quantile falls in +Inf only, the
+    largest finite edge is used: everything slower than it is "slow"."""
+    total = distribution.get("+Inf", 0.0)
+    finite = sorted((float(le), le) for le in distribution if le != "+Inf")
+    if total <= 0 or not finite:
+        return ""
+    for _, le in finite:
+        if distribution[le] >= quantile * total:
+            return le
+    return finite[-1][1]
 
 
 def _failed(error: str) -> MetricQueryResult:

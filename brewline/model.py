@@ -501,6 +501,34 @@ class MetricQueryResult:
 
 
 @dataclass
+class CountWindowInput:
+    """Counts of one window for a statistical judge: requests, 5xx and slow requests of
+    the canary and stable router services (`<env>-<service>-canary@file`, ...)."""
+
+    canary_service: str
+    stable_service: str
+    interval_seconds: int
+    quantile: float = 0.99  # "slow" = slower than the bucket edge at stable's quantile
+    edge_lookback_seconds: int = 60  # stable's latency distribution is read over this
+    prometheus_url: str = ""  # empty: the worker's configured Prometheus
+
+
+@dataclass
+class CountWindowResult:
+    """Counter increases over the window (0 where nothing was counted); `error` when
+    Prometheus could not be asked: an Error, never counts of zero that look like data."""
+
+    canary_requests: float = 0.0
+    canary_errors: float = 0.0
+    stable_requests: float = 0.0
+    stable_errors: float = 0.0
+    canary_slow: float = 0.0
+    stable_slow: float = 0.0
+    latency_bound_seconds: float = 0.0  # 0: stable had no latency samples to pick it from
+    error: str = ""
+
+
+@dataclass
 class LoadInput:
     """Send traffic through the environment's router for `duration_seconds` (hey)."""
 

@@ -25,11 +25,13 @@ from temporalio.exceptions import ApplicationError
 from activities.deploy import DeployActivities
 from activities.load import LoadActivities
 from activities.local_target import LocalTarget, ServiceNotReady
+from activities.prometheus import PrometheusActivities
 from activities.scrape_targets import ScrapeTargets
 from activities.traefik import TraefikRoutes
 from brewline.model import (
     CanaryDeployInput,
     CanaryEndInput,
+    CountWindowInput,
     DeployInput,
     Deployment,
     DescribeInput,
@@ -39,7 +41,7 @@ from brewline.model import (
     TrafficState,
 )
 from brewline.platform import PlatformSettings, container_env, container_storage_args
-from local.platform import LocalPlatform
+from local.platform import LocalPlatform, Traefik
 from tests.activities.test_local_target import SERVICE, containers, get, run, unique_service
 from tests.local.images import TestImages
 
@@ -455,3 +457,60 @@ async def test_stable_and_canary_have_metrics_of_their_own_under_load(
     await eventually_equal(settings, f'count(up{{job="services",service="{c.service}"}})', 1)
     assert promql(settings, f'up{{job="services",service="{c.service}",track="stable"}}') == 1
     await c.remove()
+
+
+async def test_count_window_reads_both_arms_errors_and_slow_requests_from_the_router(
+    prometheus: PlatformSettings, images: dict[str, str]
+) -> None:
+    """The counts a statistical judge works on, from real Traefik counters in Prometheus:
+    a canary failing half of its business requests beside a healthy stable."""
+    settings = prometheus
+    c = Canary(settings, "production", unique_service())
+    await c.deploy("v1", images["v1"])
+    await run(
+        c.acts.deploy_canary,
+        CanaryDeployInput(
+            RELEASE, c.env, TARGET, c.service, "v2", images["v2"], env={"FAULT_ERROR_RATE": "0.5"}
+        ),
+    )
+    await c.set_weight(50)
+    # GET of an order that does not exist: 400 from a healthy producer, 500 when faulted
+    load = await run(
+        LoadActivities(settings).generate_load,
+        LoadInput(RELEASE, c.env, c.service, "/orders/unknown", 50, 2, 3),
+    )
+    assert load.requests >= 100
+    leaf = f"{c.env}-{c.service}"
+    both = (
+        f'sum(traefik_service_requests_total{{service=~"{leaf}-stable@file|{leaf}-canary@file"}})'
+    )
+    await eventually_equal(settings, both, load.requests)
+    await asyncio.sleep(2)  # one more scrape, so increase() sees the counters flat at the end
+
+    counts = await run(
+        PrometheusActivities(settings).count_window,
+        CountWindowInput(f"{leaf}-canary@file", f"{leaf}-stable@file", 60),
+    )
+    assert counts.error == ""
+    # increase() extrapolates to the window's edges: close to the truth, not exact
+    half = load.requests / 2
+    assert 0.7 * half <= counts.canary_requests <= 1.3 * half, counts
+    assert 0.7 * half <= counts.stable_requests <= 1.3 * half, counts
+    assert counts.stable_errors == 0
+    assert 0.3 * counts.canary_requests <= counts.canary_errors <= 0.7 * counts.canary_requests
+    # slow = slower than the bucket edge holding 99% of stable's answers
+    assert counts.latency_bound_seconds in local_platform_buckets()
+    assert 0 <= counts.stable_slow <= 0.05 * counts.stable_requests + 1
+    assert 0 <= counts.canary_slow <= counts.canary_requests
+
+    unknown = await run(
+        PrometheusActivities(settings).count_window,
+        CountWindowInput(f"{leaf}-canary@file", 'x"} or vector(1) #', 60),
+    )
+    assert unknown.error == "router service 'x\"} or vector(1) #' is not a service name"
+    await c.rollback()
+    await c.remove()
+
+
+def local_platform_buckets() -> list[float]:
+    return list(Traefik.buckets)
