@@ -91,8 +91,19 @@ class PrometheusActivities:
         buckets = "traefik_service_request_duration_seconds_bucket"
 
         async def by_service(selector: str, metric: str = requests_total) -> dict[Any, float]:
-            query = f"sum by (service) (increase({metric}{{{selector}}}[{window}]))"
-            return _by(await self._ask(url, query), "service")
+            """Exact counter differences over the window, per service: the sum now minus
+            the sum `window` ago (increase() would extrapolate to the window's edges)."""
+            now = _by(await self._ask(url, f"sum by (service) ({metric}{{{selector}}})"), "service")
+            before = _by(
+                await self._ask(url, f"sum by (service) ({metric}{{{selector}}} offset {window})"),
+                "service",
+            )
+            # a counter that was not there before started in the window; one that went
+            # down was reset (the router restarted, or dropped and re-created the service)
+            return {
+                name: value - before.get(name, 0.0) if value >= before.get(name, 0.0) else value
+                for name, value in now.items()
+            }
 
         try:
             counts = await by_service(arms)

@@ -492,10 +492,9 @@ async def test_count_window_reads_both_arms_errors_and_slow_requests_from_the_ro
         CountWindowInput(f"{leaf}-canary@file", f"{leaf}-stable@file", 60),
     )
     assert counts.error == ""
-    # increase() extrapolates to the window's edges: close to the truth, not exact
-    half = load.requests / 2
-    assert 0.7 * half <= counts.canary_requests <= 1.3 * half, counts
-    assert 0.7 * half <= counts.stable_requests <= 1.3 * half, counts
+    # exact counter differences: every request of the run, split exactly by the weights
+    assert counts.canary_requests + counts.stable_requests == load.requests, counts
+    assert abs(counts.canary_requests - load.requests / 2) <= 1, counts
     assert counts.stable_errors == 0
     assert 0.3 * counts.canary_requests <= counts.canary_errors <= 0.7 * counts.canary_requests
     # slow = slower than the bucket edge holding 99% of stable's answers
