@@ -373,6 +373,11 @@ def render_canary(cs: c.CanaryStatus, ref: CanaryRef | None = None) -> list[str]
         out.append(f"  {m.metric:<24} {m.phase:<12} {value} ({m.condition} {m.threshold:g}){note}")
     if cs.analysis is not None and cs.analysis.phase != "Running":
         out.append(f"  analysis {cs.analysis.phase}: {cs.analysis.reason}")
+    if cs.judge is not None:
+        out.append(f"  judge {cs.judge.phase}: {cs.judge.reason}")
+        numbers = ", ".join(f"{k}={v:.4g}" for k, v in sorted(cs.judge.numbers.items()))
+        if numbers:
+            out.append(f"  judged on {numbers}")
     for control in cs.controls:
         refused = f" REFUSED: {control.refused}" if control.refused else ""
         why = f" ({control.reason})" if control.reason else ""

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from brewline.analysis import AnalysisOutcome, Measurement
 from brewline.canary_config import CanaryConfig
+from brewline.judge import Verdict
 from brewline.model import ApprovalConfig, TrafficState
 
 # What a person may do to a running canary (as `kubectl argo rollouts` offers).
@@ -76,3 +77,4 @@ class CanaryStatus:
     last_measurements: list[Measurement]  # the newest per metric
     controls: list[ControlRecord]
     reason: str = ""
+    judge: Verdict | None = None  # judge: sequential: the newest verdict and its numbers

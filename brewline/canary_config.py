@@ -9,7 +9,10 @@ one go. Every key left out takes DEFAULT_CANARY's value, so `canary: {}` is the 
       load: {path: /health, rate: 20, concurrency: 2}
       analysis: {interval: 5s, count: 6, failure_limit: 1, inconclusive_limit: 2,
                  consecutive_error_limit: 3, min_requests: 20,
-                 on_inconclusive: pause}   # or rollback
+                 on_inconclusive: pause,   # or rollback
+                 judge: threshold}         # or sequential: brewline/judge.py, see below
+      sequential: {alpha: 0.01, beta: 0.05, harmful_ratio: 2, max_increase: 0.005,
+                   min_canary_requests: 200, latency: true}
       metrics:
         - name: request-success-rate      # a built-in, optionally overriding threshold
         - name: my-metric                 # a custom one
@@ -40,11 +43,24 @@ from brewline.analysis import (
     render_query,
     unknown_placeholders,
 )
-from brewline.fields import Reader, checked_name, duration, nonempty, number, url_path, whole
+from brewline.fields import (
+    Reader,
+    checked_name,
+    duration,
+    flag,
+    nonempty,
+    number,
+    url_path,
+    whole,
+)
+from brewline.judge import JudgeSpec, validate_spec
 
 TRAFFIC_SOURCES = ("load-generator", "users")
 ON_INCONCLUSIVE = ("rollback", "pause")
 STEP_KINDS = ("set_weight", "pause", "analysis")
+# threshold: each metric against its condition, Argo Rollouts' limits (brewline.analysis);
+# sequential: canary against stable from the router's counters (brewline.judge)
+JUDGES = ("threshold", "sequential")
 MAX_QUERY_LENGTH = 4000
 # Values that pass render_query's rules, to check a custom query renders at all.
 _SAMPLE_VARS = {
@@ -83,6 +99,8 @@ class CanaryConfig:
     traffic: str = "load-generator"  # or "users": real traffic, no load generator
     load: LoadSpec = field(default_factory=LoadSpec)
     on_inconclusive: str = "rollback"  # or "pause": wait for a person to promote or abort
+    judge: str = "threshold"  # or "sequential": interval is the window, count the most per step
+    sequential: JudgeSpec = field(default_factory=JudgeSpec)
 
 
 # The demo's canary, in the spirit of the Argo Rollout it replaces (10/20/50/80), with an
@@ -307,7 +325,25 @@ def validate_canary(
     on_inconclusive = analysis_node.get(
         "on_inconclusive", default.on_inconclusive, _one_of(ON_INCONCLUSIVE)
     )
+    judge = analysis_node.get("judge", default.judge, _one_of(JUDGES))
     analysis_node.finish()
+
+    sequential_node = top.sub("sequential")
+    base = default.sequential
+    sequential = JudgeSpec(
+        alpha=sequential_node.get("alpha", base.alpha, _threshold),
+        beta=sequential_node.get("beta", base.beta, _threshold),
+        harmful_ratio=sequential_node.get("harmful_ratio", base.harmful_ratio, _threshold),
+        max_increase=sequential_node.get("max_increase", base.max_increase, _threshold),
+        min_canary_requests=sequential_node.get(
+            "min_canary_requests", base.min_canary_requests, whole(1, 10_000_000)
+        ),
+        latency=sequential_node.get("latency", base.latency, flag),
+    )
+    sequential_node.finish()
+    # a value the reader refused is the default here, so nothing is reported twice; each
+    # problem reads "alpha=0.7 is not allowed: ...": prefix the key as elsewhere
+    problems.extend(f"{sequential_node.where}.{p}" for p in validate_spec(sequential))
     if failure_limit >= count:
         problems.append(
             f"{analysis_node.key('failure_limit')}: {failure_limit} lets every one of the "
@@ -360,6 +396,8 @@ def validate_canary(
         traffic=traffic,
         load=load,
         on_inconclusive=on_inconclusive,
+        judge=judge,
+        sequential=sequential,
     )
 
 

@@ -249,7 +249,8 @@ def test_all_problems_are_listed_at_once() -> None:
         "set_weight, pause, analysis",
         "canary.steps[7].analysis: {'count': 3} must be {}: the analysis is set under "
         "canary.analysis",
-        "unknown key 'canary.surprise'; allowed here: analysis, load, metrics, steps, traffic",
+        "unknown key 'canary.surprise'; allowed here: analysis, load, metrics, sequential, "
+        "steps, traffic",
     ]
 
 
@@ -359,3 +360,42 @@ def test_input_is_not_changed() -> None:
     before = copy.deepcopy(data)
     validate_canary(data, [])
     assert data == before
+
+
+def test_the_sequential_judge_is_selected_with_its_own_bounds() -> None:
+    problems: list[str] = []
+    cfg = validate_canary(
+        {
+            "analysis": {"judge": "sequential", "interval": "5s", "count": 60},
+            "sequential": {"alpha": 0.005, "max_increase": 0.01, "latency": False},
+        },
+        problems,
+    )
+    assert problems == []
+    assert cfg is not None and cfg.judge == "sequential"
+    assert (cfg.sequential.alpha, cfg.sequential.max_increase, cfg.sequential.latency) == (
+        0.005,
+        0.01,
+        False,
+    )
+    assert cfg.sequential.beta == 0.05  # left out: the judge's default
+    assert DEFAULT_CANARY.judge == "threshold"
+
+
+def test_bad_judge_settings_are_listed_with_the_key() -> None:
+    problems: list[str] = []
+    cfg = validate_canary(
+        {
+            "analysis": {"judge": "bayes"},
+            "sequential": {"alpha": 0.7, "harmful_ratio": 1, "min_canary_requests": 0},
+        },
+        problems,
+    )
+    assert cfg is None
+    assert problems == [
+        "canary.analysis.judge: 'bayes' is not allowed; use one of: threshold, sequential",
+        "canary.sequential.min_canary_requests: 0 must be a whole number from 1 to 10000000",
+        "canary.sequential.alpha=0.7 is not allowed: use a number between 0 and 0.5, e.g. 0.01",
+        "canary.sequential.harmful_ratio=1.0 is not allowed: use a finite ratio above 1, "
+        "e.g. 2 (a canary with twice stable's rate is harmful)",
+    ]

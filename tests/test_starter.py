@@ -12,6 +12,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 import starter
+from brewline import canary as c
+from brewline.judge import Verdict
 from brewline.model import Deployment
 from brewline.platform import REPO_ROOT
 from tests.workflows.fakes import FakeWorld, new_worker, wait_for_stage
@@ -199,3 +201,27 @@ async def test_people_steer_a_running_canary_from_the_command_line(
     assert "pause by carol at" in shown and "(lunch)" in shown
     assert "promote-full by bob at" in shown
     assert world.running[("production", "api-gateway")].version == version
+
+
+def test_a_canary_judged_sequentially_shows_the_verdict_and_its_numbers() -> None:
+    judged = c.CanaryStatus(
+        release_id="r",
+        environment="production",
+        service="api-gateway",
+        version="1.0.2",
+        phase="rolled-back",
+        step=2,
+        steps=9,
+        step_kind="analysis",
+        weight=0,
+        paused_reason="",
+        analysis=None,
+        last_measurements=[],
+        controls=[],
+        reason="errors: canary 50/1000 vs stable 5/1000",
+        judge=Verdict("Failed", "errors: canary 50/1000 vs stable 5/1000", {"e_value": 412.5}),
+    )
+    lines = starter.render_canary(judged)
+    assert lines[0] == "canary production/api-gateway: rolled-back, step 3/9 (analysis), weight 0%"
+    assert "  judge Failed: errors: canary 50/1000 vs stable 5/1000" in lines
+    assert "  judged on e_value=412.5" in lines

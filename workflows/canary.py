@@ -37,9 +37,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from brewline.approval import refusal
     from brewline.canary_config import CanaryStep
+    from brewline.judge import Verdict, Window, judge
     from brewline.model import (
         CanaryDeployInput,
         CanaryEndInput,
+        CountWindowInput,
+        CountWindowResult,
         LoadInput,
         LoadResult,
         MetricQueryInput,
@@ -77,6 +80,8 @@ class CanaryWorkflow:
         self._controls: list[c.ControlRecord] = []
         self._traffic: TrafficState | None = None
         self._reason = ""
+        self._windows: list[Window] = []  # judge: sequential, every window of this canary
+        self._verdict: Verdict | None = None
 
     @workflow.run
     async def run(self, inp: c.CanaryInput) -> c.CanaryResult:
@@ -220,6 +225,8 @@ class CanaryWorkflow:
 
     async def _one_analysis(self) -> AnalysisOutcome | None:
         """Measure every interval until decided; None when a full promote cut it short."""
+        if self._in.canary.judge == "sequential":
+            return await self._judged_analysis()
         spec = self._in.canary.analysis
         interval = timedelta(seconds=spec.interval_seconds)
         run: list[Measurement] = []
@@ -243,6 +250,78 @@ class CanaryWorkflow:
         return AnalysisOutcome(
             "Inconclusive", f"the analysis did not decide within {rounds} measurements"
         )
+
+    async def _judged_analysis(self) -> AnalysisOutcome | None:
+        """brewline.judge on the router's counts, one window per interval, at most `count`.
+
+        A rollback may come from all the canary's windows (the judge's false rollback bound
+        holds at any stopping time, so evidence from earlier steps counts); a step passes
+        on its own windows only, so every weight has to show the canary harmless.
+        """
+        cfg = self._in.canary
+        spec = cfg.analysis
+        names = query_vars(
+            self._in.environment, self._in.service, self._in.version, spec.interval_seconds
+        )
+        request = CountWindowInput(names["canary"], names["stable"], spec.interval_seconds)
+        step_windows: list[Window] = []
+        errors_in_a_row = 0
+        self._set_phase("analysing")
+        for round_ in range(spec.count):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._abort is not None or self._full_promote,
+                    timeout=timedelta(seconds=spec.interval_seconds),
+                )
+            if self._abort:
+                return AnalysisOutcome("Failed", self._abort_reason())
+            if self._full_promote:
+                return None
+            counts = await self._count(request)
+            if counts.error:
+                errors_in_a_row += 1
+                if errors_in_a_row > spec.consecutive_error_limit:
+                    return AnalysisOutcome(
+                        "Error",
+                        f"{errors_in_a_row} windows in a row could not be counted "
+                        f"(last: {counts.error}) exceeds consecutive_error_limit "
+                        f"{spec.consecutive_error_limit}",
+                    )
+                continue
+            errors_in_a_row = 0
+            window = Window(
+                counts.canary_requests,
+                counts.canary_errors,
+                counts.stable_requests,
+                counts.stable_errors,
+                counts.canary_slow,
+                counts.stable_slow,
+                counts.latency_bound_seconds,
+            )
+            step_windows.append(window)
+            self._windows = [*self._windows, window][-500:]  # bounded workflow state
+            overall = judge(cfg.sequential, self._windows)
+            if overall.phase == "Failed":
+                self._verdict = overall
+                self._publish()
+                return AnalysisOutcome("Failed", overall.reason)
+            self._verdict = judge(cfg.sequential, step_windows, final=round_ == spec.count - 1)
+            self._publish()
+            if self._verdict.phase != "Running":
+                return AnalysisOutcome(self._verdict.phase, self._verdict.reason)
+        return AnalysisOutcome("Inconclusive", "the analysis ended without a verdict")
+
+    async def _count(self, request: CountWindowInput) -> CountWindowResult:
+        try:
+            return await opts.call(
+                "count_window",
+                request,
+                CountWindowResult,
+                opts.METRIC_QUERY,
+                f"count window of {self._in.service}",
+            )
+        except ActivityError as exc:  # the worker could not even ask: an Error, never a pass
+            return CountWindowResult(error=failure_reason(exc))
 
     async def _measure_all(self) -> list[Measurement]:
         spec = self._in.canary.analysis
@@ -462,6 +541,7 @@ class CanaryWorkflow:
             last_measurements=list(latest.values()),
             controls=list(self._controls),
             reason=self._reason,
+            judge=self._verdict,
         )
 
     def _set_phase(self, phase: str, paused_reason: str = "") -> None:
@@ -484,4 +564,6 @@ class CanaryWorkflow:
             lines.append(f"- {m.metric}: {m.phase} ({value} {m.condition} {m.threshold:g})")
         if self._analysis and self._analysis.phase not in ("Running", "Successful"):
             lines.append(f"analysis {self._analysis.phase}: {self._analysis.reason}")
+        if status.judge is not None:
+            lines.append(f"judge {status.judge.phase}: {status.judge.reason}")
         workflow.set_current_details("\n".join(lines))

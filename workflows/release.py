@@ -37,7 +37,8 @@ with workflow.unsafe.imports_passed_through():
     # Imported as modules, not as attributes of `brewline`, so the sandbox's sys.modules
     # holds them: the converter resolves their dataclasses' string annotations there.
     import brewline.analysis
-    import brewline.canary_config  # noqa: F401
+    import brewline.canary_config
+    import brewline.judge  # noqa: F401
     from brewline import search_attributes as sa
     from brewline.approval import refusal
     from brewline.canary import CanaryInput, CanaryResult

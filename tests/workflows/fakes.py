@@ -24,6 +24,8 @@ from brewline.model import (
     BuildInput,
     CanaryDeployInput,
     CanaryEndInput,
+    CountWindowInput,
+    CountWindowResult,
     DeployInput,
     Deployment,
     DeployResult,
@@ -74,6 +76,10 @@ class FakeWorld:
     canary: dict[tuple[str, str], Deployment] = field(default_factory=dict)
     weights: list[int] = field(default_factory=list)
     load_cancelled: int = 0
+    # judge: sequential: what the router's counters show in each window
+    windows: Callable[[CountWindowInput], CountWindowResult] = field(
+        default=lambda inp: healthy_window(inp)
+    )
 
     def _record(self, name: str, arg: Any) -> None:
         self.calls[name] += 1
@@ -199,6 +205,11 @@ class FakeWorld:
             world._record("query_metric", inp)
             return world.metrics(inp.query)
 
+        @activity.defn(name="count_window")
+        async def count_window(inp: CountWindowInput) -> CountWindowResult:
+            world._record("count_window", inp)
+            return world.windows(inp)
+
         @activity.defn(name="generate_load")
         async def generate_load(inp: LoadInput) -> LoadResult:
             world._record("generate_load", inp)
@@ -222,6 +233,7 @@ class FakeWorld:
             promote_canary,
             rollback_canary,
             query_metric,
+            count_window,
             generate_load,
             run_go_tests,
             trivy_scan,
@@ -243,6 +255,13 @@ def healthy_metrics(query: str) -> MetricQueryResult:
     if "histogram_quantile" in query:
         return MetricQueryResult(0.05, 1)
     return MetricQueryResult(1.0, 1)
+
+
+def healthy_window(inp: CountWindowInput) -> CountWindowResult:
+    """A canary as good as stable: 100 requests per second each, errors and slow
+    requests at the same low rates."""
+    n = 100.0 * inp.interval_seconds
+    return CountWindowResult(n, n * 0.001, n, n * 0.001, n * 0.01, n * 0.01, 0.1)
 
 
 def business_error(kind: str, message: str) -> Callable[[Any], None]:

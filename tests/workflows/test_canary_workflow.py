@@ -20,7 +20,13 @@ from temporalio.testing import WorkflowEnvironment
 from brewline import canary as c
 from brewline.analysis import BUILTIN_METRICS, AnalysisSpec
 from brewline.canary_config import CanaryConfig, CanaryStep, LoadSpec
-from brewline.model import ApprovalConfig, Deployment, MetricQueryResult
+from brewline.model import (
+    ApprovalConfig,
+    CountWindowInput,
+    CountWindowResult,
+    Deployment,
+    MetricQueryResult,
+)
 from tests.workflows.fakes import FakeWorld, healthy_metrics, new_worker
 from workflows.canary import CanaryWorkflow
 
@@ -317,3 +323,78 @@ async def test_control_update_validates_like_the_approval_gate(
         ("carol", "pause"),
         ("alice", "resume"),
     ]
+
+
+# ---------------------------------------------------------------- judge: sequential
+def judged(steps: list[CanaryStep], **analysis: Any) -> CanaryConfig:
+    cfg = config(steps, **analysis)
+    cfg.judge = "sequential"
+    cfg.analysis.count = 12  # at most a minute of 5 s windows per analysis step
+    return cfg
+
+
+def faulty_window(inp: CountWindowInput) -> CountWindowResult:
+    """The canary fails 5% of requests; stable 0.5% (a 10x regression)."""
+    n = 100.0 * inp.interval_seconds
+    return CountWindowResult(n, round(n * 0.05), n, round(n * 0.005), n * 0.01, n * 0.01, 0.1)
+
+
+async def test_the_sequential_judge_promotes_a_healthy_canary_step_by_step(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = world_with()
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, judged(SEED_STEPS), queue)
+        result = await handle.result()
+        status = await handle.query(CanaryWorkflow.status)
+    assert result.outcome == "promoted"
+    assert world.weights == [10, 50, 80, 100]
+    assert world.calls["query_metric"] == 0  # the judge reads the router's counts
+    windows = [arg for name, arg in world.log if name == "count_window"]
+    assert windows and windows[0].canary_service == "production-api-gateway-canary@file"
+    assert windows[0].stable_service == "production-api-gateway-stable@file"
+    assert 2 <= len(windows) <= 2 * 12  # each of the 2 analyses decided within its 12 windows
+    assert status.judge is not None and status.judge.phase == "Successful"
+    assert status.judge.numbers  # the numbers it was decided on are kept for people
+
+
+async def test_the_sequential_judge_rolls_back_a_regression_with_its_numbers(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = world_with()
+    world.windows = faulty_window
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, judged(SEED_STEPS), queue)
+        result = await handle.result()
+        status = await handle.query(CanaryWorkflow.status)
+    assert result.outcome == "rolled-back"
+    assert world.weights == [10, 0]
+    assert world.calls["count_window"] <= 3  # 25 canary errors against 2.5 decide at once
+    assert status.judge is not None and status.judge.phase == "Failed"
+    assert status.judge.reason == result.reason and "error" in result.reason
+
+
+async def test_no_traffic_never_passes_the_sequential_judge(time_env: WorkflowEnvironment) -> None:
+    world = world_with()
+    world.windows = lambda inp: CountWindowResult()  # nobody calls the service
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, judged(SEED_STEPS), queue)
+        result = await handle.result()
+    assert result.outcome == "rolled-back"
+    assert world.calls["count_window"] == 12  # the whole step, then Inconclusive
+    assert world.calls["promote_canary"] == 0
+
+
+async def test_uncountable_windows_are_errors_then_roll_back(time_env: WorkflowEnvironment) -> None:
+    world = world_with()
+    world.windows = lambda inp: CountWindowResult(error="Prometheus at http://x is unreachable")
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, judged(SEED_STEPS, consecutive_error_limit=2), queue)
+        result = await handle.result()
+    assert result.outcome == "rolled-back"
+    assert result.reason.startswith("3 windows in a row could not be counted")
+    assert "exceeds consecutive_error_limit 2" in result.reason
