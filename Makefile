@@ -10,7 +10,7 @@ DEBS := buildah podman skopeo docker-registry runc uidmap prometheus hey
 # Commands each Debian package brings, to skip apt when they are all there.
 DEB_COMMANDS := buildah podman skopeo docker-registry runc prometheus hey
 
-.PHONY: help setup debs venv up down demo demo-bad worker test test-fast lint bench bench-rollback clean
+.PHONY: help setup debs venv up down demo demo-bad worker test test-fast lint bench bench-rollback bench-judge clean
 
 help:
 	@echo "make demo   set up, start the local platform and a worker, release api-gateway to the approval gate"
@@ -69,6 +69,9 @@ bench: setup
 
 bench-rollback: setup
 	$(PY) -m bench.rollback
+
+bench-judge: setup
+	$(PY) -m bench.judge
 
 clean: down
 	rm -rf .brewline
