@@ -17,7 +17,8 @@ settings and approved; the canary's analysis rolls it back by itself. Then:
 
 Target (issue #3): under 30 s and under 200 requests with a 1 s scrape and a 5 s analysis
 interval. Flagger's defaults (60 s interval, threshold 5) cannot act before 5 minutes.
-Writes bench/out/rollback.json.
+`--judge sequential` runs the same with the sequential judge (brewline/judge.py) instead
+of pipeline.yaml's threshold rules. Writes bench/out/rollback-<judge>.json.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 
+import yaml
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -76,6 +79,8 @@ def settings_used(canary: CanaryConfig, scrape_seconds: float) -> dict[str, obje
         ],
         "load_rate_per_second": canary.load.rate_per_second,
         "fault": demo.FAULT,
+        "judge": canary.judge,
+        **({"sequential": asdict(canary.sequential)} if canary.judge == "sequential" else {}),
     }
 
 
@@ -131,12 +136,17 @@ def growth(settings: PlatformSettings, query: str, start: float, end: float) -> 
     return found
 
 
-async def one_run(client: Client, settings: PlatformSettings) -> Run:
+async def one_run(client: Client, settings: PlatformSettings, pipeline: Path) -> Run:
     if not await demo.ensure_baseline(client, settings):
         raise SystemExit("the baseline release did not reach production; see above")
     version = await demo.next_version(client)
     release_id = await demo.start_release(
-        client, version, "--container-env", f"{demo.SERVICE}:{demo.FAULT}"
+        client,
+        version,
+        "--container-env",
+        f"{demo.SERVICE}:{demo.FAULT}",
+        "--pipeline",
+        str(pipeline),
     )
     if release_id is None or not await demo.wait_for_gate(client, release_id):
         raise SystemExit(f"{release_id or version} did not reach the approval gate")
@@ -170,7 +180,21 @@ async def one_run(client: Client, settings: PlatformSettings) -> Run:
     )
 
 
-async def bench(runs: int) -> int:
+def pipeline_for(judge: str) -> Path:
+    """pipeline.yaml as it is, or a copy whose canary uses the sequential judge (with up
+    to 2 minutes of 5 s windows per step: it stops as soon as the evidence is enough)."""
+    path = REPO_ROOT / "pipeline.yaml"
+    if judge == "threshold":
+        return path
+    data = yaml.safe_load(path.read_text())
+    data["canary"]["analysis"].update(judge="sequential", count=24)
+    OUT.mkdir(parents=True, exist_ok=True)
+    copy = OUT / "pipeline-sequential.yaml"
+    copy.write_text(yaml.safe_dump(data, sort_keys=False))
+    return copy
+
+
+async def bench(runs: int, judge: str) -> int:
     settings = PlatformSettings.load()
     LocalPlatform(settings).up(LocalPlatform.DEMO_COMPONENTS)
     settings = PlatformSettings.load()
@@ -179,15 +203,17 @@ async def bench(runs: int) -> int:
     if waiting:
         print(f"error: {waiting} waits for approval; approve or reject it first", file=sys.stderr)
         return 2
-    canary = load(REPO_ROOT / "pipeline.yaml").canary
+    pipeline = pipeline_for(judge)
+    canary = load(pipeline).canary
     assert canary is not None, "pipeline.yaml's production uses strategy: canary"
     results = []
     for n in range(runs):
         print(f"run {n + 1}/{runs}", flush=True)
-        results.append(await one_run(client, settings))
+        results.append(await one_run(client, settings, pipeline))
     seconds = [r.seconds_to_stable for r in results]
     requests = [r.requests_to_faulty for r in results]
     report = {
+        "judge": judge,
         "settings": settings_used(canary, 1.0),
         "runs": [asdict(r) for r in results],
         "median_seconds_to_stable": statistics.median(seconds),
@@ -195,7 +221,8 @@ async def bench(runs: int) -> int:
         "targets": {"seconds": TARGET_SECONDS, "requests": TARGET_REQUESTS},
     }
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "rollback.json").write_text(json.dumps(report, indent=2) + "\n")
+    out = OUT / f"rollback-{judge}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
     print("\nsettings: " + json.dumps(report["settings"]))
     header = f"{'run':<4} {'to stable (s)':>14} {'(upper bound)':>14} {'requests (router)':>18}"
     print(header + f" {'(container)':>12}  release")
@@ -211,17 +238,23 @@ async def bench(runs: int) -> int:
         f"(target < {TARGET_REQUESTS}): {'met' if ok else 'MISSED'}"
     )
     print(f"reason: {results[-1].reason}")
-    print(f"written: {OUT / 'rollback.json'}")
+    print(f"written: {out}")
     return 0 if ok else 1
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.rollback", description=__doc__)
     parser.add_argument("--runs", type=int, default=1, help="faulty releases to measure")
+    parser.add_argument(
+        "--judge",
+        choices=("threshold", "sequential"),
+        default="threshold",
+        help="the analysis: pipeline.yaml's (threshold) or the sequential judge",
+    )
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs {args.runs}: need at least 1")
-    code = asyncio.run(bench(args.runs))
+    code = asyncio.run(bench(args.runs, args.judge))
     sys.stdout.flush()
     os._exit(code)  # see starter.run_cli
 
