@@ -27,7 +27,7 @@ from brewline.model import (
     Deployment,
     MetricQueryResult,
 )
-from tests.workflows.fakes import FakeWorld, healthy_metrics, new_worker
+from tests.workflows.fakes import FakeWorld, healthy_metrics, healthy_window, new_worker
 from workflows.canary import CanaryWorkflow
 
 STABLE = Deployment("production", "api-gateway", "1.3.0", "reg/go-coffee/api-gateway@sha256:a")
@@ -37,9 +37,22 @@ METRICS = [
 ]
 
 
-def config(steps: list[CanaryStep], traffic: str = "users", **analysis: Any) -> CanaryConfig:
+# what each kind of analysis asks the outside world for
+MEASURE = {"threshold": "query_metric", "sequential": "count_window"}
+
+
+@pytest.fixture(params=["threshold", "sequential"])
+def judge_kind(request: pytest.FixtureRequest) -> str:
+    """The tests whose flow does not depend on the analysis run with both kinds."""
+    return str(request.param)
+
+
+def config(
+    steps: list[CanaryStep], traffic: str = "users", judge: str = "threshold", **analysis: Any
+) -> CanaryConfig:
     """A canary config; with real users' traffic by default, since a running load
-    generator activity stops the test server from skipping time."""
+    generator activity stops the test server from skipping time. With the sequential
+    judge an analysis step may take up to 12 windows (a pass must be earned)."""
     spec = AnalysisSpec(
         metrics=copy.deepcopy(METRICS),
         interval_seconds=5,
@@ -49,12 +62,16 @@ def config(steps: list[CanaryStep], traffic: str = "users", **analysis: Any) -> 
         consecutive_error_limit=analysis.pop("consecutive_error_limit", 2),
         min_requests=20,
     )
+    if judge == "sequential":
+        spec.count = 12
+        spec.interval_seconds = 2  # some tests run in real time: short windows keep them quick
     return CanaryConfig(
         steps=steps,
         analysis=spec,
         traffic=traffic,
         load=LoadSpec("/health", 20, 2),
         on_inconclusive=analysis.pop("on_inconclusive", "rollback"),
+        judge=judge,
     )
 
 
@@ -94,7 +111,7 @@ async def start(
 async def wait_for(
     handle: WorkflowHandle[Any, Any], predicate: Callable[[c.CanaryStatus], bool]
 ) -> c.CanaryStatus:
-    for _ in range(600):
+    for _ in range(1200):  # up to a minute: a query does not make the test server skip time
         status = await handle.query(CanaryWorkflow.status)
         if predicate(status):
             return status
@@ -170,7 +187,7 @@ async def test_prometheus_down_is_error_and_rolls_back_never_promotes(
 
 
 async def test_no_data_pauses_for_a_person_then_resume_measures_again(
-    time_env: WorkflowEnvironment,
+    time_env: WorkflowEnvironment, judge_kind: str
 ) -> None:
     answers = {"no data": True}
 
@@ -179,11 +196,16 @@ async def test_no_data_pauses_for_a_person_then_resume_measures_again(
             return MetricQueryResult(None, 0)  # nobody called the canary
         return healthy_metrics(query)
 
+    def windows(inp: CountWindowInput) -> CountWindowResult:
+        return CountWindowResult() if answers["no data"] else healthy_window(inp)
+
     world = world_with(metrics)
+    world.windows = windows
     steps = [CanaryStep("set_weight", weight=20), CanaryStep("analysis")]
+    cfg = config(steps, on_inconclusive="pause", judge=judge_kind)
     queue = f"tq-{uuid.uuid4()}"
     async with new_worker(time_env.client, world, queue):
-        handle = await start(time_env, world, config(steps, on_inconclusive="pause"), queue)
+        handle = await start(time_env, world, cfg, queue)
         paused = await wait_for(handle, lambda s: s.phase == "paused")
         assert "inconclusive" in paused.paused_reason
         assert world.calls["promote_canary"] == 0 and world.calls["rollback_canary"] == 0
@@ -195,13 +217,13 @@ async def test_no_data_pauses_for_a_person_then_resume_measures_again(
 
 
 async def test_manual_abort_during_a_pause_rolls_back_at_once(
-    time_env: WorkflowEnvironment,
+    time_env: WorkflowEnvironment, judge_kind: str
 ) -> None:
     world = world_with()
     steps = [CanaryStep("set_weight", weight=10), CanaryStep("pause"), CanaryStep("analysis")]
     queue = f"tq-{uuid.uuid4()}"
     async with new_worker(time_env.client, world, queue):
-        handle = await start(time_env, world, config(steps), queue)
+        handle = await start(time_env, world, config(steps, judge=judge_kind), queue)
         await wait_for(handle, lambda s: s.phase == "paused")
         await handle.signal(CanaryWorkflow.abort, c.CanaryControl("carol", c.ABORT, "oops"))
         result = await handle.result()
@@ -212,12 +234,14 @@ async def test_manual_abort_during_a_pause_rolls_back_at_once(
     assert [(r.actor, r.action, r.refused) for r in status.controls] == [("carol", "abort", "")]
 
 
-async def test_full_promote_skips_every_remaining_step(time_env: WorkflowEnvironment) -> None:
+async def test_full_promote_skips_every_remaining_step(
+    time_env: WorkflowEnvironment, judge_kind: str
+) -> None:
     world = world_with()
     steps = [CanaryStep("set_weight", weight=10), CanaryStep("pause"), *SEED_STEPS]
     queue = f"tq-{uuid.uuid4()}"
     async with new_worker(time_env.client, world, queue):
-        handle = await start(time_env, world, config(steps), queue)
+        handle = await start(time_env, world, config(steps, judge=judge_kind), queue)
         await wait_for(handle, lambda s: s.phase == "paused")
         # the initiator (not an approver) may stop a canary but not promote it
         await handle.signal(CanaryWorkflow.promote, c.CanaryControl("carol", c.PROMOTE_FULL))
@@ -226,12 +250,14 @@ async def test_full_promote_skips_every_remaining_step(time_env: WorkflowEnviron
         status = await handle.query(CanaryWorkflow.status)
     assert result.outcome == "promoted"
     assert world.weights == [10, 100]
-    assert world.calls["query_metric"] == 0
+    assert world.calls[MEASURE[judge_kind]] == 0
     refused = [r for r in status.controls if r.refused]
     assert len(refused) == 1 and "'carol' may not approve" in refused[0].refused
 
 
-async def test_promote_skips_only_the_current_pause(time_env: WorkflowEnvironment) -> None:
+async def test_promote_skips_only_the_current_pause(
+    time_env: WorkflowEnvironment, judge_kind: str
+) -> None:
     world = world_with()
     steps = [
         CanaryStep("set_weight", weight=10),
@@ -241,7 +267,7 @@ async def test_promote_skips_only_the_current_pause(time_env: WorkflowEnvironmen
     ]
     queue = f"tq-{uuid.uuid4()}"
     async with new_worker(time_env.client, world, queue):
-        handle = await start(time_env, world, config(steps), queue)
+        handle = await start(time_env, world, config(steps, judge=judge_kind), queue)
         await wait_for(handle, lambda s: s.phase == "paused" and s.step == 1)
         await handle.signal(CanaryWorkflow.promote, c.CanaryControl("alice", c.PROMOTE))
         second = await wait_for(handle, lambda s: s.phase == "paused" and s.step == 3)
@@ -251,11 +277,11 @@ async def test_promote_skips_only_the_current_pause(time_env: WorkflowEnvironmen
     assert result.outcome == "promoted" and world.weights == [10, 40, 100]
 
 
-async def test_cancel_mid_step_rolls_back(time_env: WorkflowEnvironment) -> None:
+async def test_cancel_mid_step_rolls_back(time_env: WorkflowEnvironment, judge_kind: str) -> None:
     world = world_with()
     queue = f"tq-{uuid.uuid4()}"
     async with new_worker(time_env.client, world, queue):
-        handle = await start(time_env, world, config(SEED_STEPS), queue)
+        handle = await start(time_env, world, config(SEED_STEPS, judge=judge_kind), queue)
         await wait_for(handle, lambda s: s.phase == "paused")
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as info:
@@ -266,7 +292,7 @@ async def test_cancel_mid_step_rolls_back(time_env: WorkflowEnvironment) -> None
 
 
 async def test_the_load_generator_runs_while_the_canary_does(
-    time_env: WorkflowEnvironment,
+    time_env: WorkflowEnvironment, judge_kind: str
 ) -> None:
     # While the load activity runs the test server does not skip time: one analysis,
     # 3 rounds x 5 s of real time.
@@ -274,7 +300,8 @@ async def test_the_load_generator_runs_while_the_canary_does(
     steps = [CanaryStep("set_weight", weight=10), CanaryStep("analysis")]
     queue = f"tq-{uuid.uuid4()}"
     async with new_worker(time_env.client, world, queue):
-        handle = await start(time_env, world, config(steps, traffic="load-generator"), queue)
+        cfg = config(steps, traffic="load-generator", judge=judge_kind)
+        handle = await start(time_env, world, cfg, queue)
         result = await handle.result()
     assert result.outcome == "promoted"
     loads = [arg for name, arg in world.log if name == "generate_load"]
@@ -286,18 +313,18 @@ async def test_the_load_generator_runs_while_the_canary_does(
     )
     assert world.load_cancelled == 1  # cancelled before the promotion, hey gone
     order = [name for name, _ in world.log]
-    assert order.index("generate_load") < order.index("query_metric")
+    assert order.index("generate_load") < order.index(MEASURE[judge_kind])
 
 
 async def test_control_update_validates_like_the_approval_gate(
-    local_env: WorkflowEnvironment,
+    local_env: WorkflowEnvironment, judge_kind: str
 ) -> None:
     world = world_with()
     # real time here: one analysis of 3 rounds x 5 s
     steps = [CanaryStep("set_weight", weight=10), CanaryStep("analysis")]
     queue = f"tq-{uuid.uuid4()}"
     async with new_worker(local_env.client, world, queue):
-        handle = await start(local_env, world, config(steps), queue)
+        handle = await start(local_env, world, config(steps, judge=judge_kind), queue)
         await wait_for(handle, lambda s: s.phase == "analysing")
         for control, expected in (
             (c.CanaryControl("mallory", c.PROMOTE), "'mallory' may not approve"),
