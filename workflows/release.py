@@ -153,8 +153,8 @@ class ReleaseWorkflow:
     @workflow.run
     async def run(self, request: ReleaseRequest) -> ReleaseResult:
         self._publish()
-        await self._notify("started", f"release started by {request.initiator}")
         try:
+            await self._notify("started", f"release started by {request.initiator}")
             await self._run_stage(TEST, self._test)
             await self._run_stage(SCAN, self._scan)
             await self._run_stage(BUILD, self._build)
