@@ -16,7 +16,7 @@ help:
 	@echo "make demo   set up, start the local platform and a worker, release api-gateway to the approval gate"
 	@echo "make test   set up and run the whole test suite"
 	@echo "make demo-bad   release a faulty api-gateway (20% errors) and watch the canary roll it back"
-	@echo "make up | down | worker | lint | bench | bench-rollback | clean"
+	@echo "make up | down | worker | lint | bench | bench-rollback | bench-judge | clean"
 
 setup: debs venv
 
