@@ -131,6 +131,16 @@ def _is(container: Container, other: Container | None) -> bool:
     return other is not None and container.id == other.id
 
 
+def _runs(container: Container | None, image: str, env: dict[str, str]) -> bool:
+    """`container` is up and runs `image` (by digest) with the release's `env`."""
+    return (
+        container is not None
+        and container.running
+        and _digest(container.labels.get(LABEL_IMAGE, "")) == _digest(image)
+        and _container_env(container.labels) == env
+    )
+
+
 class LocalTarget:
     """Deploy target on this machine: podman containers behind Traefik (see module doc)."""
 
@@ -373,10 +383,8 @@ class LocalTarget:
 
         if (
             routed is not None
-            and routed.running
             and current.route is not None
-            and _digest(routed.labels.get(LABEL_IMAGE, "")) == _digest(input.image)
-            and _container_env(routed.labels) == input.env
+            and _runs(routed, input.image, input.env)
         ):
             # The route file says so; make sure Traefik does too before claiming it.
             await self._routes().confirm(current.route)
@@ -460,12 +468,7 @@ class LocalTarget:
                 f"{service} in {env} has no running stable deployment to start a canary "
                 f"beside; deploy a first version with deploy_service, then the canary"
             )
-        if (
-            canary is not None
-            and canary.running
-            and _digest(canary.labels.get(LABEL_IMAGE, "")) == _digest(input.image)
-            and _container_env(canary.labels) == input.env
-        ):
+        if canary is not None and _runs(canary, input.image, input.env):
             await self._routes().confirm(route)
             self._scrape(env, service, CANARY, canary.labels)
             return self._traffic(env, service, current)
@@ -565,12 +568,7 @@ class LocalTarget:
 
         image = canary.labels.get(LABEL_IMAGE, canary.image)
         started: str | None = None
-        if (
-            stable is not None
-            and stable.running
-            and _digest(stable.labels.get(LABEL_IMAGE, "")) == _digest(image)
-            and _container_env(stable.labels) == _container_env(canary.labels)
-        ):
+        if stable is not None and _runs(stable, image, _container_env(canary.labels)):
             new_stable_labels = stable.labels  # stable already runs the canary's image
             keep = stable.name
         else:
