@@ -368,14 +368,16 @@ class ReleaseWorkflow:
                 summary=f"describe {service} in {env.name}",
             )
             env_vars = dict(self._request.container_env.get(service, {}))
-            if current.running is None or (current.running.image, current.running.env) != (
+            running = current.running
+            serves_it = running is not None and (running.image, running.env) == (
                 image.image,
                 env_vars,
-            ):
-                self._undo.append(_Undo(env.name, env.target, service, current.running))
-            if env.strategy == "canary" and current.running is not None:
-                if (current.running.image, current.running.env) == (image.image, env_vars):
-                    self._deployments[(env.name, service)] = current.running
+            )
+            if not serves_it:
+                self._undo.append(_Undo(env.name, env.target, service, running))
+            if env.strategy == "canary" and running is not None:
+                if serves_it:
+                    self._deployments[(env.name, service)] = running
                     return  # this very version already serves: nothing to compare
                 await self._canary(env, service, image, env_vars)
             else:
