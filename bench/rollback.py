@@ -41,10 +41,8 @@ from temporalio.client import Client
 
 from brewline.canary_config import CanaryConfig
 from brewline.config import load
-from brewline.connection import ConnectionSettings, connect
 from brewline.platform import REPO_ROOT, PlatformSettings
 from local import demo
-from local.platform import LocalPlatform
 from workflows.release import ReleaseWorkflow
 
 OUT = REPO_ROOT / "bench" / "out"
@@ -195,10 +193,7 @@ def pipeline_for(judge: str) -> Path:
 
 
 async def bench(runs: int, judge: str) -> int:
-    settings = PlatformSettings.load()
-    LocalPlatform(settings).up(LocalPlatform.DEMO_COMPONENTS)
-    settings = PlatformSettings.load()
-    client = await connect(ConnectionSettings.from_env(settings.temporal_address))
+    settings, client = await demo.platform_up()
     waiting = await demo.waiting_release(client)
     if waiting:
         print(f"error: {waiting} waits for approval; approve or reject it first", file=sys.stderr)

@@ -130,11 +130,15 @@ async def ensure_baseline(client: Client, settings: PlatformSettings) -> bool:
     return await approve_and_follow(client, release_id) == 0
 
 
+async def platform_up() -> tuple[PlatformSettings, Client]:
+    """The local platform and a worker running (started if need be), and a client."""
+    LocalPlatform(PlatformSettings.load()).up(LocalPlatform.DEMO_COMPONENTS)
+    settings = PlatformSettings.load()  # again: `up` wrote the ports it chose
+    return settings, await connect(ConnectionSettings.from_env(settings.temporal_address))
+
+
 async def demo(bad: bool) -> int:
-    settings = PlatformSettings.load()
-    LocalPlatform(settings).up(LocalPlatform.DEMO_COMPONENTS)
-    settings = PlatformSettings.load()
-    client = await connect(ConnectionSettings.from_env(settings.temporal_address))
+    settings, client = await platform_up()
 
     waiting = await waiting_release(client)
     if waiting and bad:
