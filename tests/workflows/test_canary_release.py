@@ -39,7 +39,7 @@ from tests.workflows.fakes import (
     start_release,
     wait_for_stage,
 )
-from tests.workflows.test_canary_workflow import failing_success_rate
+from tests.workflows.test_canary_workflow import failing_success_rate, wait_for
 from tests.workflows.test_release_workflow import OLD, OLD_STAGING, awaiting_approval
 from workflows.canary import CanaryWorkflow
 from workflows.release import ReleaseWorkflow, canary_workflow_id
@@ -259,6 +259,8 @@ async def test_people_steer_the_canary_through_its_control_update(
         handle = await start_approved(local_env.client, request, queue)
         status = await wait_for_stage(handle, canary_started)
         child = local_env.client.get_workflow_handle(status.canaries[0].workflow_id)
+        # promote skips the pause it is waiting in: wait until it waits there
+        await wait_for(child, lambda st: st.phase == "paused")
         outsider = c.CanaryControl("mallory", c.PROMOTE)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await child.execute_update(CanaryWorkflow.control, outsider)
