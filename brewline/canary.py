@@ -11,7 +11,7 @@ from datetime import datetime
 from brewline.analysis import AnalysisOutcome, Measurement
 from brewline.canary_config import CanaryConfig
 from brewline.judge import Verdict
-from brewline.model import ApprovalConfig, TrafficState
+from brewline.model import ApprovalConfig, KubernetesSpec, TrafficState
 
 # What a person may do to a running canary (as `kubectl argo rollouts` offers).
 PROMOTE, PROMOTE_FULL, PAUSE, RESUME, ABORT = "promote", "promote-full", "pause", "resume", "abort"
@@ -32,6 +32,7 @@ class CanaryInput:
     smoke_path: str = "/health"
     env: dict[str, str] = field(default_factory=dict)  # the release's container env
     notify_webhook: str = ""  # Slack-compatible webhook for step/promoted/rolled-back
+    kubernetes: KubernetesSpec | None = None  # target kubernetes: the filled-in spec
 
 
 @dataclass

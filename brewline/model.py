@@ -55,11 +55,39 @@ class InfraConfig:
 
 
 @dataclass
+class KubernetesSpec:
+    """How a `kubernetes` environment is reached and deployed (Helm chart on a cluster).
+
+    In pipeline.yaml (`environments.<env>.kubernetes`) empty fields are filled by the
+    release from the infra stage's outputs (`cluster_name`, `region`, `registry`) before
+    any deploy activity sees the spec, so the activities always get concrete values.
+    """
+
+    namespace: str
+    cluster: str = ""  # EKS cluster name ("" = infra output `cluster_name`)
+    region: str = ""  # AWS region of the cluster ("" = infra output `region`)
+    release: str = "go-coffee"  # Helm release name
+    chart: str = "helm/go-coffee"  # relative to the release's source tree
+    values: list[str] = field(default_factory=list)  # values files, relative to the source
+    registry: str = ""  # global.imageRegistry ("" = infra output `registry`)
+    # Helm value path -> infra output name, set with --set-literal (e.g.
+    # managedServices.postgres.host: rds_endpoint)
+    values_from_outputs: dict[str, str] = field(default_factory=dict)
+    # the filled-in values of values_from_outputs (what the activities pass to helm)
+    set_values: dict[str, str] = field(default_factory=dict)
+    canary_services: list[str] = field(default_factory=lambda: ["api-gateway"])
+    timeout_seconds: int = 600  # readiness deadline of one rollout
+    source: str = ""  # the release's source tree (filled by the release)
+
+
+@dataclass
 class EnvironmentConfig:
     name: str
     target: str = "local"  # which deploy target drives this environment
     requires_approval: bool = False
     strategy: str = "direct"  # direct (all traffic at once) or canary (pipeline's canary:)
+    kubernetes: KubernetesSpec | None = None  # set when target is kubernetes
+    terraform_dir: str = ""  # this environment's own Terraform root ("" = infra.terraform_dir)
 
 
 @dataclass
@@ -208,6 +236,9 @@ class BuildInput:
     go_module: str
     package: str
     containerfile: str
+    # where to push: a full repository (an ECR repository URL from the infra outputs);
+    # "" = <local registry>/<project>/<service>
+    repository: str = ""
 
 
 @dataclass
@@ -271,6 +302,7 @@ class DeployInput:
     image: str
     smoke_path: str = "/health"
     env: dict[str, str] = field(default_factory=dict)  # extra container environment
+    kubernetes: KubernetesSpec | None = None  # for target kubernetes, filled in
 
 
 @dataclass
@@ -288,6 +320,7 @@ class SmokeTestInput:
     service: str
     version: str
     smoke_path: str = "/health"
+    kubernetes: KubernetesSpec | None = None  # for target kubernetes, filled in
 
 
 @dataclass
@@ -307,6 +340,7 @@ class RestoreInput:
     target: str
     service: str
     previous: Deployment | None
+    kubernetes: KubernetesSpec | None = None  # for target kubernetes, filled in
 
 
 @dataclass
@@ -317,6 +351,7 @@ class DescribeInput:
     environment: str
     target: str
     service: str
+    kubernetes: KubernetesSpec | None = None  # for target kubernetes, filled in
 
 
 @dataclass
@@ -450,6 +485,7 @@ class CanaryDeployInput:
     image: str
     smoke_path: str = "/health"
     env: dict[str, str] = field(default_factory=dict)  # extra container environment
+    kubernetes: KubernetesSpec | None = None  # for target kubernetes, filled in
 
 
 @dataclass
@@ -470,6 +506,7 @@ class SetWeightInput:
     target: str
     service: str
     weight: int  # percent of requests to the canary, 0-100
+    kubernetes: KubernetesSpec | None = None  # for target kubernetes, filled in
 
 
 @dataclass
@@ -480,6 +517,7 @@ class CanaryEndInput:
     environment: str
     target: str
     service: str
+    kubernetes: KubernetesSpec | None = None  # for target kubernetes, filled in
 
 
 @dataclass
