@@ -58,6 +58,8 @@ T = TypeVar("T")
 # Requests the canary served in the window: fewer than min_requests makes a measurement
 # Inconclusive, so a canary nobody called can never pass.
 REQUEST_COUNT = 'sum(increase(traefik_service_requests_total{service="{canary}"}[{interval}]))'
+# patch id: a promote sent while the canary does not wait is kept for its next pause
+EARLY_PROMOTE = "early-promote-skips-next-pause"
 LOAD_CHUNK_SECONDS = 600  # the load generator is restarted in chunks while the canary runs
 
 
@@ -172,7 +174,10 @@ class CanaryWorkflow:
         self._publish()
 
     async def _pause(self, step: CanaryStep) -> None:
-        self._skip_pause = False
+        # A promote that came while nothing waited skips this pause; before this patch it
+        # was forgotten here and the canary could wait for a promote it had accepted.
+        if not workflow.patched(EARLY_PROMOTE):
+            self._skip_pause = False
         done: Callable[[], bool] = lambda: (  # noqa: E731
             self._skip_pause or self._full_promote or self._abort is not None
         )
@@ -183,6 +188,7 @@ class CanaryWorkflow:
             self._set_phase("paused", f"pause of {step.pause_seconds}s")
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(done, timeout=timedelta(seconds=step.pause_seconds))
+        self._skip_pause = False  # one promote skips one pause
         self._set_phase("progressing")
 
     async def _wait_while_paused(self, reason: str) -> None:
@@ -207,7 +213,9 @@ class CanaryWorkflow:
                 return None
             if verdict.phase != "Inconclusive" or self._in.canary.on_inconclusive != "pause":
                 return self._abort_reason() if self._abort else verdict.reason
-            self._skip_pause = self._resumed = False
+            if not workflow.patched(EARLY_PROMOTE):
+                self._skip_pause = False
+            self._resumed = False
             self._set_phase("paused", f"analysis inconclusive: {verdict.reason}")
             await workflow.wait_condition(
                 lambda: (
@@ -220,6 +228,7 @@ class CanaryWorkflow:
             if self._abort:
                 return self._abort_reason()
             if self._skip_pause or self._full_promote:
+                self._skip_pause = False
                 self._set_phase("progressing")
                 return None
 

@@ -277,6 +277,35 @@ async def test_promote_skips_only_the_current_pause(
     assert result.outcome == "promoted" and world.weights == [10, 40, 100]
 
 
+async def test_a_promote_sent_before_the_pause_skips_it(
+    time_env: WorkflowEnvironment, judge_kind: str
+) -> None:
+    """A promote that arrives while the canary is not paused yet is kept, not lost: it
+    skips the next pause (and only that one). Sent with the start, so it surely comes first."""
+    world = world_with()
+    steps = [
+        CanaryStep("set_weight", weight=10),
+        CanaryStep("pause"),
+        CanaryStep("set_weight", weight=40),
+        CanaryStep("pause"),
+    ]
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await time_env.client.start_workflow(
+            CanaryWorkflow.run,
+            canary_input(config(steps, judge=judge_kind)),
+            id=f"canary-{uuid.uuid4()}",
+            task_queue=queue,
+            start_signal="promote",
+            start_signal_args=[c.CanaryControl("alice", c.PROMOTE)],
+        )
+        second = await wait_for(handle, lambda s: s.phase == "paused")
+        assert second.step == 3 and world.weights == [10, 40]
+        await handle.signal(CanaryWorkflow.promote, c.CanaryControl("alice", c.PROMOTE))
+        result = await handle.result()
+    assert result.outcome == "promoted" and world.weights == [10, 40, 100]
+
+
 async def test_cancel_mid_step_rolls_back(time_env: WorkflowEnvironment, judge_kind: str) -> None:
     world = world_with()
     queue = f"tq-{uuid.uuid4()}"
