@@ -6,24 +6,46 @@ built from (see `ImageActivities.source_digest`), so a retried or repeated build
 the same version and source is skipped, and the same version built from other source
 is refused instead of overwriting what may already run in production.
 
+Where it goes: `BuildInput.repository` "" is the local platform's registry
+(`<registry>/go-coffee/<service>`, plain HTTP); an ECR repository URL pushes to ECR with
+the credentials of an ECR authorization token, and the skip check asks ECR's
+`DescribeImages` for the tag first (ECR tags are immutable); any other `host[:port]/path`
+is pushed as is (HTTP for a loopback host, else HTTPS with buildah's own credentials).
+
 Files per release and service, in `settings.release_dir(release_id)/<service>/`:
 `go-list.log`, `go-build.log`, `buildah.log`, `image.digest` and `context/` (the build
-context: only the binary, named after the service).
+context: only the binary, named after the service). The ECR credentials go to buildah in
+an auth file created 0600 in a private temporary folder and deleted right after the push:
+never on argv, never in a log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import hashlib
+import json
+import os
 import re
 import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.ecr import (
+    EcrAuthorization,
+    EcrClient,
+    EcrRepository,
+    is_ecr_repository,
+    parse_ecr_repository,
+)
 from activities.golang import build_static_binary, go_env
-from activities.registry import RegistryClient
+from activities.registry import RegistryClient, RegistryError
 from activities.runner import run
 from brewline.model import BuildInput, ImageRecord
 from brewline.platform import PlatformSettings, container_env, container_storage_args, tool_path
@@ -38,6 +60,10 @@ GO_LIST_TIMEOUT = 120.0
 # what a registry accepts as a tag, and as one path component of a repository name
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REPO_COMPONENT = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+_REGISTRY_HOST = re.compile(
+    r"^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?$"
+)
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 # one line per non-standard package, marked so the runner's `$ argv` line never matches
 _LIST_MARK = "@brewline-pkg"
 _LIST_TEMPLATE = (
@@ -50,8 +76,29 @@ class ImagePushFailed(Exception):
     """buildah could not push the image (registry down, disk full...). Retryable."""
 
 
+@dataclass(frozen=True)
+class PushTarget:
+    """Where one build goes: the name images carry, and where the bytes travel."""
+
+    repository: str  # the image name without tag: <registry>/<path>
+    transfer: str  # host[:port] buildah and the registry client talk to
+    path: str  # the repository inside the registry
+    scheme: str  # of the registry API at `transfer`: http or https
+    ecr: EcrRepository | None = None
+
+    @property
+    def tls_verify(self) -> bool:
+        return self.scheme == "https"
+
+
 class ImageActivities:
-    """`build_image`: build once per (service, version), push, and report the digest."""
+    """`build_image`: build once per (service, version), push, and report the digest.
+
+    `registry` reads the local registry (default: the platform's). For ECR, `ecr` is the
+    API client (default: one on `ecr_endpoint_url`, AWS's own endpoint when None), and
+    `ecr_registry_override` (host:port, plain HTTP) replaces every ECR registry host for
+    the bytes: a loopback registry standing in for ECR, since moto has no byte store.
+    """
 
     def __init__(
         self,
@@ -59,20 +106,29 @@ class ImageActivities:
         go: str | None = None,
         buildah: str = "buildah",
         registry: RegistryClient | None = None,
+        *,
+        ecr: EcrClient | None = None,
+        ecr_endpoint_url: str | None = None,
+        ecr_registry_override: str | None = None,
     ) -> None:
         self.settings = settings
         self.go = go
         self.buildah = buildah
         self.registry = registry or RegistryClient(settings.registry_address)
+        self.ecr = ecr or EcrClient(ecr_endpoint_url)
+        self.ecr_registry_override = ecr_registry_override
 
     @activity.defn(name="build_image")
     async def build_image(self, input: BuildInput) -> ImageRecord:
-        """Build and push `<registry>/go-coffee/<service>:<version>`, or skip it if pushed.
+        """Build and push `<repository>:<version>`, or skip it if already pushed.
 
-        Skipped (no build) when the tag exists with the same source digest; a tag
-        pushed from a different source is an `ImageTagConflict` (bump the version).
+        The repository is `input.repository`, or `<registry>/go-coffee/<service>` on the
+        local platform. Skipped (no build) when the tag exists with the same source
+        digest; a tag pushed from a different source is an `ImageTagConflict` (bump the
+        version).
         """
         _check_names(input)
+        target = self.push_target(input)
         module_dir = Path(input.source) / input.go_module
         containerfile = module_dir / input.containerfile
         _check_paths(input, module_dir, containerfile)
@@ -80,9 +136,7 @@ class ImageActivities:
         work.mkdir(parents=True, exist_ok=True)
 
         source_digest = await self.source_digest(input, work / "go-list.log")
-        repository = f"{IMAGE_PROJECT}/{input.service}"
-        registry = self.settings.registry_address
-        existing = await self._existing(repository, input, source_digest)
+        existing = await self._existing(target, input, source_digest)
         if existing is not None:
             return existing
 
@@ -98,7 +152,7 @@ class ImageActivities:
             settings=self.settings,
             go=self.go,
         )
-        tag = f"{registry}/{repository}:{input.version}"
+        tag = f"{target.repository}:{input.version}"
         buildah = [self.buildah, *container_storage_args(self.settings)]
         env = container_env(self.settings)
         log = work / "buildah.log"
@@ -134,16 +188,33 @@ class ImageActivities:
             )
         digest_file = work / "image.digest"
         digest_file.unlink(missing_ok=True)
-        pushed = await run(
-            [*buildah, "push", "--tls-verify=false", "--digestfile", str(digest_file), tag],
-            log_path=log,
-            env=env,
-            timeout=BUILDAH_TIMEOUT,
-        )
+        authorization = await self.ecr.get_authorization_token(target.ecr) if target.ecr else None
+        destination = f"docker://{target.transfer}/{target.path}:{input.version}"
+        with _auth_file(target.transfer, authorization) as auth_args:
+            pushed = await run(
+                [
+                    *buildah,
+                    "push",
+                    f"--tls-verify={str(target.tls_verify).lower()}",
+                    *auth_args,
+                    "--digestfile",
+                    str(digest_file),
+                    tag,
+                    destination,
+                ],
+                log_path=log,
+                env=env,
+                timeout=BUILDAH_TIMEOUT,
+            )
         if not pushed.ok:
+            hint = (
+                "is it up (`python -m local.platform up`)?"
+                if not input.repository
+                else "can this worker reach it, with push rights?"
+            )
             raise ImagePushFailed(
-                f"buildah could not push {tag} to the registry {registry} (log {log}); is it "
-                f"up (`python -m local.platform up`)? The activity retries:\n" + pushed.tail_text(8)
+                f"buildah could not push {tag} to the registry {target.transfer} (log {log}); "
+                f"{hint} The activity retries:\n" + pushed.tail_text(8)
             )
         digest = digest_file.read_text().strip()
         # the registry now holds it; the local copy only costs vfs disk space
@@ -151,10 +222,31 @@ class ImageActivities:
         return ImageRecord(
             service=input.service,
             version=input.version,
-            image=f"{registry}/{repository}@{digest}",
+            image=f"{target.repository}@{digest}",
             digest=digest,
             source_digest=source_digest,
         )
+
+    def push_target(self, input: BuildInput) -> PushTarget:
+        """Where `input` is pushed: the local registry, an ECR repository or another one."""
+        if not input.repository:
+            local = self.settings.registry_address
+            path = f"{IMAGE_PROJECT}/{input.service}"
+            return PushTarget(f"{local}/{path}", local, path, "http")
+        if is_ecr_repository(input.repository):
+            ecr = parse_ecr_repository(input.repository)
+            override = self.ecr_registry_override
+            return PushTarget(
+                ecr.url,
+                override or ecr.registry,
+                ecr.name,
+                "http" if override else "https",
+                ecr=ecr,
+            )
+        host, path = _split_repository(input.repository)
+        loopback = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        scheme = "http" if loopback in _LOOPBACK_HOSTS else "https"
+        return PushTarget(f"{host}/{path}", host, path, scheme)
 
     async def source_digest(self, input: BuildInput, log_path: Path) -> str:
         """sha256 over exactly what goes into the image; the label that makes skips safe.
@@ -182,29 +274,58 @@ class ImageActivities:
 
     # ---- steps -------------------------------------------------------------------------
     async def _existing(
-        self, repository: str, input: BuildInput, source_digest: str
+        self, target: PushTarget, input: BuildInput, source_digest: str
     ) -> ImageRecord | None:
         """The record of an already pushed `repository:version` built from this source."""
-        found = await asyncio.to_thread(self.registry.image, repository, input.version)
-        if found is None:
-            return None
+        if target.ecr is not None:
+            # ECR's API says whether the tag exists; the labels live in the image config,
+            # read through the registry API with the token
+            ecr_digest = await self.ecr.describe_images(target.ecr, input.version)
+            if ecr_digest is None:
+                return None
+            token = await self.ecr.get_authorization_token(target.ecr)
+            client = RegistryClient(
+                target.transfer, scheme=target.scheme, auth=(token.user, token.password)
+            )
+            found = await asyncio.to_thread(client.image, target.path, ecr_digest)
+            if found is None:
+                raise RegistryError(
+                    f"ECR lists {target.repository}:{input.version} as {ecr_digest} but its "
+                    f"registry {target.transfer} has no such manifest; the activity retries"
+                )
+        else:
+            registry = (
+                self.registry
+                if not input.repository
+                else RegistryClient(target.transfer, scheme=target.scheme)
+            )
+            found = await asyncio.to_thread(registry.image, target.path, input.version)
+            if found is None:
+                return None
         pushed_from = found.labels.get(SOURCE_DIGEST_LABEL, "<no source digest label>")
         if pushed_from != source_digest:
+            immutable = (
+                "ECR tags are IMMUTABLE (the repository refuses to overwrite a tag) and "
+                if target.ecr
+                else ""
+            )
             raise ApplicationError(
                 f"version {input.version} of service {input.service} was already pushed to "
-                f"{self.settings.registry_address}/{repository} from different source "
-                f"({pushed_from}, now {source_digest}); release versions are immutable: "
-                "bump the version",
+                f"{target.repository} ({found.digest}) from different source "
+                f"({pushed_from}, now {source_digest}); {immutable}release versions are "
+                "immutable: bump the version",
                 type="ImageTagConflict",
                 non_retryable=True,
             )
         activity.logger.info(
-            "%s:%s already pushed from this source; build skipped", repository, input.version
+            "%s:%s already pushed from this source; build skipped",
+            target.repository,
+            input.version,
         )
         return ImageRecord(
             service=input.service,
             version=input.version,
-            image=f"{self.settings.registry_address}/{repository}@{found.digest}",
+            image=f"{target.repository}@{found.digest}",
             digest=found.digest,
             source_digest=source_digest,
             skipped=True,
@@ -280,6 +401,56 @@ def _check_paths(input: BuildInput, module_dir: Path, containerfile: Path) -> No
             type="InvalidConfig",
             non_retryable=True,
         )
+
+
+def _split_repository(repository: str) -> tuple[str, str]:
+    """`host[:port]/path` -> (host[:port], path), or an InvalidConfig naming the value."""
+    host, slash, path = repository.partition("/")
+    problem = None
+    if "://" in repository:
+        problem = "it has a scheme; give host[:port]/path"
+    elif not slash or not _REGISTRY_HOST.match(host):
+        problem = "it does not start with a registry host[:port]"
+    elif "." not in host and ":" not in host and host != "localhost":
+        # the registry rule: a first component without '.' or ':' is a path, not a host
+        problem = f"{host!r} is not a registry host (no '.' or port)"
+    elif not all(_REPO_COMPONENT.match(part) for part in path.split("/")):
+        problem = (
+            f"the path {path!r} is not a repository name (lowercase components separated "
+            "by '/'; no tag or digest)"
+        )
+    if problem:
+        raise ApplicationError(
+            f"repository {repository!r} cannot be pushed to: {problem}; write a full "
+            "repository such as registry.example.com:5000/go-coffee/api-gateway or an ECR "
+            "repository URL",
+            type="InvalidConfig",
+            non_retryable=True,
+        )
+    return host, path
+
+
+@contextlib.contextmanager
+def _auth_file(registry: str, authorization: EcrAuthorization | None) -> Iterator[list[str]]:
+    """buildah's `--authfile` argument for `registry`, deleted when the block ends.
+
+    The file is created 0600 inside a 0700 folder of its own, so only this user can read
+    it while it exists; the credentials never reach argv or a log.
+    """
+    if authorization is None:
+        yield []
+        return
+    folder = tempfile.mkdtemp(prefix="brewline-auth-")  # 0700
+    try:
+        path = os.path.join(folder, "auth.json")
+        secret = f"{authorization.user}:{authorization.password}".encode()
+        document = {"auths": {registry: {"auth": base64.b64encode(secret).decode()}}}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle)
+        yield ["--authfile", path]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _fresh_dir(path: Path) -> None:

@@ -2,11 +2,13 @@
 
 Blocking (urllib, no extra dependency); activities call it through `asyncio.to_thread`.
 Only the read side is here: images are pushed by buildah. The local platform's
-registry speaks plain HTTP on 127.0.0.1 without authentication.
+registry speaks plain HTTP on 127.0.0.1 without authentication; others (ECR) take https
+and HTTP basic credentials.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import urllib.error
@@ -48,12 +50,25 @@ class ImageInfo:
 
 
 class RegistryClient:
-    """Read manifests and config blobs from `http://<address>/v2/`."""
+    """Read manifests and config blobs from `<scheme>://<address>/v2/`.
 
-    def __init__(self, address: str, *, timeout: float = 10.0, scheme: str = "http") -> None:
+    `auth` (user, password) is sent as HTTP basic credentials, as ECR takes its token.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float = 10.0,
+        scheme: str = "http",
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         self.address = address
         self.base_url = f"{scheme}://{address}/v2"
         self.timeout = timeout
+        self._authorization = (
+            "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode() if auth else None
+        )
 
     def ping(self) -> None:
         """Raise unless `GET /v2/` answers 200 (RegistryUnavailable when it is down)."""
@@ -136,6 +151,10 @@ class RegistryClient:
         request = urllib.request.Request(url, method="GET")  # noqa: S310 (http(s) only)
         if accept:
             request.add_header("Accept", ", ".join(accept))
+        if self._authorization:
+            # not forwarded on redirects: ECR sends blobs from presigned S3 URLs, which
+            # refuse a second authorization
+            request.add_unredirected_header("Authorization", self._authorization)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 return response.read(), dict(response.headers.items())
