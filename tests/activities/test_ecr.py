@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import shutil
+import stat
 import subprocess
 import time
 import urllib.error
@@ -31,13 +32,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.ecr import (
+    EcrAuthorization,
     EcrClient,
     EcrRepository,
     EcrUnavailable,
     is_ecr_repository,
     parse_ecr_repository,
 )
-from activities.images import SOURCE_DIGEST_LABEL, ImageActivities
+from activities.images import SOURCE_DIGEST_LABEL, ImageActivities, _auth_file
 from activities.registry import OCI_MANIFEST, RegistryClient
 from brewline.model import BuildInput
 from brewline.platform import PlatformSettings, tool_path
@@ -417,3 +419,17 @@ async def test_build_image_to_missing_ecr_repository(
         await ActivityEnvironment().run(acts.build_image, build)
     assert err.value.type == "EcrRepositoryNotFound" and err.value.non_retryable
     assert build.repository in str(err.value)
+
+
+def test_auth_file_is_private_and_removed() -> None:
+    token = EcrAuthorization(user="AWS", password="s3cret", proxy_endpoint="https://x")
+    with _auth_file("127.0.0.1:5999", token) as args:
+        assert args[0] == "--authfile"
+        path = Path(args[1])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        auths = json.loads(path.read_text())["auths"]
+        assert base64.b64decode(auths["127.0.0.1:5999"]["auth"]) == b"AWS:s3cret"
+    assert not path.exists() and not path.parent.exists()
+    with _auth_file("127.0.0.1:5999", None) as args:
+        assert args == []  # the local registry needs none

@@ -225,3 +225,24 @@ async def test_bad_containerfile_and_version_are_non_retryable(
         )
     assert err.value.type == "BuildFailed" and err.value.non_retryable
     assert "buildah.log" in str(err.value)
+
+
+async def test_build_to_another_repository(
+    registry_settings: PlatformSettings, source: Path
+) -> None:
+    # a full host:port/path repository (here the same loopback registry, plain HTTP)
+    path = f"team/hello-{uuid.uuid4().hex[:6]}"
+    version = unique_version()
+    first = build_input(source, version)
+    first.repository = f"127.0.0.1:{registry_settings.registry_port}/{path}"
+
+    record = await ActivityEnvironment().run(ImageActivities(registry_settings).build_image, first)
+
+    assert not record.skipped and record.image == f"{first.repository}@{record.digest}"
+    pushed = RegistryClient(registry_settings.registry_address).manifest(path, version)
+    assert pushed is not None and pushed.digest == record.digest
+    again = build_input(source, version)
+    again.repository = first.repository
+    no_buildah = ImageActivities(registry_settings, buildah="/nonexistent/buildah")
+    skipped = await ActivityEnvironment().run(no_buildah.build_image, again)
+    assert skipped.skipped and skipped.image == record.image
