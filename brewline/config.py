@@ -6,7 +6,10 @@ Validation collects every problem before failing, so a person fixes the file in 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -34,6 +37,7 @@ from brewline.model import (
     BuildConfig,
     EnvironmentConfig,
     InfraConfig,
+    KubernetesSpec,
     NotifyConfig,
     PipelineConfig,
     ScanConfig,
@@ -42,8 +46,14 @@ from brewline.model import (
 )
 from brewline.severity import SEVERITIES
 
-KNOWN_TARGETS = ("local",)
+KNOWN_TARGETS = ("local", "kubernetes")
 STRATEGIES = ("direct", "canary")
+# Kubernetes names: a namespace and a Helm release are DNS labels (a release at most 53).
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_EKS_CLUSTER = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+_AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+_HELM_VALUE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigError(ValueError):
@@ -78,6 +88,65 @@ def _webhook(value: object) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} must be an http(s) URL of a Slack-compatible webhook")
     return url
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], str]:
+    def convert(value: object) -> str:
+        text = nonempty(value)
+        if not pattern.fullmatch(text):
+            raise ValueError(f"{value!r} is not {what}")
+        return text
+
+    return convert
+
+
+def _dns_label(limit: int) -> Callable[[Any], str]:
+    def convert(value: object) -> str:
+        text = _matching(_DNS_LABEL, "a DNS label (lower-case letters, digits and '-')")(value)
+        if len(text) > limit:
+            raise ValueError(f"{value!r} is longer than {limit} characters")
+        return text
+
+    return convert
+
+
+def _values_from_outputs(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{value!r} must map Helm value paths to Terraform output names")
+    out: dict[str, str] = {}
+    for path, output in value.items():
+        if not isinstance(path, str) or not _HELM_VALUE_PATH.fullmatch(path):
+            raise ValueError(
+                f"{path!r} is not a Helm value path such as managedServices.redis.host"
+            )
+        if not isinstance(output, str) or not _IDENT.fullmatch(output):
+            raise ValueError(f"{output!r} (for {path}) is not a Terraform output name")
+        out[path] = output
+    return out
+
+
+def _kubernetes(node: Reader, services: list[str]) -> KubernetesSpec:
+    """environments.<env>.kubernetes: where the Helm chart goes and how to reach it."""
+    spec = KubernetesSpec(
+        namespace=node.get("namespace", "default", _dns_label(63), required=True),
+        cluster=node.get("cluster", "", _matching(_EKS_CLUSTER, "an EKS cluster name")),
+        region=node.get("region", "", _matching(_AWS_REGION, "an AWS region such as us-east-1")),
+        release=node.get("release", "go-coffee", _dns_label(53)),
+        chart=node.get("chart", "helm/go-coffee", relative_path),
+        values=node.get("values", [], list_of(relative_path)),
+        registry=node.get("registry", "", nonempty),
+        values_from_outputs=node.get("values_from_outputs", {}, _values_from_outputs),
+        canary_services=node.get("canary_services", ["api-gateway"], list_of(nonempty)),
+        timeout_seconds=node.get("rollout_timeout", 600, duration(30, 3 * 3600)),
+    )
+    for name in spec.canary_services:
+        if name not in services:
+            node.problems.append(
+                f"{node.key('canary_services')}: {name!r} is not a service of this pipeline; "
+                f"known: {', '.join(services)}"
+            )
+    node.finish()
+    return spec
 
 
 def validate(data: object, source: str = "pipeline.yaml") -> PipelineConfig:
@@ -141,12 +210,22 @@ def validate(data: object, source: str = "pipeline.yaml") -> PipelineConfig:
                 f"environments.{name}.target: {target!r} is not a known deploy target; "
                 f"allowed: {', '.join(KNOWN_TARGETS)}"
             )
+        kubernetes = None
+        if "kubernetes" in env.data or target == "kubernetes":
+            kubernetes = _kubernetes(env.sub("kubernetes"), [s.name for s in services])
+            if target != "kubernetes":
+                problems.append(
+                    f"environments.{name}.kubernetes is only read with target: kubernetes "
+                    f"(the target is {target!r}); remove it or change the target"
+                )
         environments.append(
             EnvironmentConfig(
                 name=name,
                 target=target,
                 requires_approval=env.get("requires_approval", False, flag),
                 strategy=env.get("strategy", "direct", _strategy),
+                kubernetes=kubernetes,
+                terraform_dir=env.get("terraform_dir", "", relative_path),
             )
         )
         env.finish()

@@ -379,6 +379,7 @@ class ApprovalSignal:
 
     approver: str
     reason: str = ""
+    plan_sha256: str = ""  # a Terraform plan review: the sha256 of the plan approved
 
 
 @dataclass
@@ -388,6 +389,9 @@ class DecisionInput:
     approver: str
     approve: bool
     reason: str = ""
+    # A Terraform plan review is bound to the plan: an approval must name the sha256 of
+    # the plan file the approver read (starter.py shows it), else it is refused.
+    plan_sha256: str = ""
 
 
 @dataclass
@@ -415,6 +419,9 @@ class ApprovalState:
     reason: str = ""
     via: str = ""  # signal, update or timeout
     refused: list[RefusedDecision] = field(default_factory=list)
+    # set for a Terraform plan review: what an approval must name, and what the plan does
+    plan_sha256: str = ""
+    plan_changes: list[str] = field(default_factory=list)  # "<root>: delete <address>"
 
 
 @dataclass
@@ -455,6 +462,8 @@ class ReleaseStatus:
     infra: TerraformPlanResult | None = None
     failure: str = ""
     canaries: list[CanaryRef] = field(default_factory=list)
+    plans: dict[str, TerraformPlanResult] = field(default_factory=dict)  # Terraform root -> plan
+    approvals: list[ApprovalState] = field(default_factory=list)  # every gate, plan review first
 
 
 @dataclass

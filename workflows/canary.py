@@ -100,6 +100,7 @@ class CanaryWorkflow:
                     inp.image,
                     inp.smoke_path,
                     dict(inp.env),
+                    inp.kubernetes,
                 ),
                 TrafficState,
                 opts.DEPLOY,
@@ -165,6 +166,7 @@ class CanaryWorkflow:
                 self._in.target,
                 self._in.service,
                 weight,
+                self._in.kubernetes,
             ),
             TrafficState,
             opts.DEPLOY,
@@ -458,7 +460,11 @@ class CanaryWorkflow:
 
     def _end_input(self) -> CanaryEndInput:
         return CanaryEndInput(
-            self._in.release_id, self._in.environment, self._in.target, self._in.service
+            self._in.release_id,
+            self._in.environment,
+            self._in.target,
+            self._in.service,
+            self._in.kubernetes,
         )
 
     def _abort_reason(self) -> str:

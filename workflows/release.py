@@ -1,7 +1,15 @@
 """ReleaseWorkflow: one durable release of a set of services at one version.
 
-test -> scan -> build -> infra -> for each environment in order:
+test -> scan -> infra -> build -> for each environment in order:
     [approval-<env> if the environment requires it] -> deploy-<env>
+
+infra plans every Terraform root the release uses (infra.terraform_dir, then each
+environment's own), stops for a plan review when a plan destroys or replaces anything
+(an approval bound to the plan's sha256), then applies exactly the plans made. Its
+outputs flow on: `image_repositories` tells build where to push, and a kubernetes
+environment's cluster, region, registry and values come from its root's outputs.
+Releases started before infra moved ahead of build (patch `infra-before-build`) keep
+build -> infra and never stop for a plan review.
 
 deploy-<env> with strategy `direct` switches all traffic at once, then smoke-tests; with
 strategy `canary` it runs one CanaryWorkflow child per service (workflows/canary.py),
@@ -20,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         GoTestInput,
         GoTestResult,
         ImageRecord,
+        KubernetesSpec,
         RefusedDecision,
         ReleaseRequest,
         ReleaseResult,
@@ -83,6 +94,9 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 
 TEST, SCAN, BUILD, INFRA = "test", "scan", "build", "infra"
+INFRA_FIRST = "infra-before-build"  # patch id: infra's outputs flow into build
+# the key of the plan review among the approvals (environment names cannot hold spaces)
+PLAN_REVIEW = "terraform plan"
 SHARED_SCAN = "shared"  # pseudo-service: the paths scanned once per release
 
 
@@ -119,6 +133,7 @@ class _Undo:
     target: str
     service: str
     previous: Deployment | None
+    kubernetes: KubernetesSpec | None = None
 
 
 @workflow.defn(name="ReleaseWorkflow")
@@ -145,6 +160,9 @@ class ReleaseWorkflow:
         self._failure = ""
         self._images: dict[str, ImageRecord] = {}
         self._plan: TerraformPlanResult | None = None
+        self._plans: dict[str, TerraformPlanResult] = {}  # Terraform root -> its plan
+        self._outputs: dict[str, dict[str, str]] = {}  # Terraform root -> its outputs
+        self._infra_first = False
         self._deployments: dict[tuple[str, str], Deployment] = {}
         self._undo: list[_Undo] = []
         self._canaries: dict[tuple[str, str], CanaryRef] = {}
@@ -157,8 +175,14 @@ class ReleaseWorkflow:
             await self._notify("started", f"release started by {request.initiator}")
             await self._run_stage(TEST, self._test)
             await self._run_stage(SCAN, self._scan)
-            await self._run_stage(BUILD, self._build)
-            await self._run_stage(INFRA, self._infra)
+            self._infra_first = workflow.patched(INFRA_FIRST)
+            if self._infra_first:
+                self._stages = {n: self._stages[n] for n in self._stage_order()}
+                await self._run_stage(INFRA, self._infra)
+                await self._run_stage(BUILD, self._build)
+            else:
+                await self._run_stage(BUILD, self._build)
+                await self._run_stage(INFRA, self._infra)
             for env in self._environments:
                 if env.requires_approval:
                     await self._run_stage(approval_stage(env.name), self._approval, env)
@@ -185,7 +209,7 @@ class ReleaseWorkflow:
             version=request.version,
             deployments=list(self._deployments.values()),
             images=list(self._images.values()),
-            approval=next(iter(self._approvals.values()), None),
+            approval=self._first_environment_approval(),
         )
 
     async def _test(self) -> None:
@@ -269,6 +293,7 @@ class ReleaseWorkflow:
                     go_module=cfg.go_module,
                     package=svc.package,
                     containerfile=svc.containerfile,
+                    repository=self._repository(service),
                 ),
                 ImageRecord,
                 opts.BUILD,
@@ -280,58 +305,163 @@ class ReleaseWorkflow:
         await self._per_service(BUILD, one, self._request.services, cfg.build.parallelism)
 
     async def _infra(self) -> None:
-        infra = self._config.infra
-        variables = dict(infra.variables)
+        variables = dict(self._config.infra.variables)
         variables.update(
             release_version=self._request.version,
             services=",".join(self._request.services),
             environments=",".join(e.name for e in self._environments),
         )
-        plan = await opts.call(
-            "terraform_plan",
-            TerraformPlanInput(
-                release_id=workflow.info().workflow_id,
-                source=self._request.source,
-                terraform_dir=infra.terraform_dir,
-                variables=variables,
-            ),
-            TerraformPlanResult,
-            opts.TERRAFORM,
-            summary="terraform plan",
+        roots = self._terraform_roots()
+        for root in roots:
+            plan = await opts.call(
+                "terraform_plan",
+                TerraformPlanInput(
+                    release_id=workflow.info().workflow_id,
+                    source=self._request.source,
+                    terraform_dir=root,
+                    variables=variables,
+                ),
+                TerraformPlanResult,
+                opts.TERRAFORM,
+                summary=f"terraform plan {root}",
+            )
+            self._plans[root] = plan
+            self._plan = self._plan or plan
+            self._stages[INFRA].detail = "; ".join(
+                f"{r}: {p.add} to add, {p.change} to change, {p.destroy} to destroy"
+                for r, p in self._plans.items()
+            )
+            self._publish()
+        if self._infra_first and any(p.destroy for p in self._plans.values()):
+            await self._plan_review()
+        for root in roots:
+            plan = self._plans[root]
+            applied = await opts.call(
+                "terraform_apply",
+                TerraformApplyInput(
+                    release_id=workflow.info().workflow_id,
+                    source=self._request.source,
+                    terraform_dir=root,
+                    plan_file=plan.plan_file,
+                    plan_sha256=plan.plan_sha256,
+                ),
+                TerraformApplyResult,
+                opts.TERRAFORM,
+                summary=f"terraform apply {root}",
+            )
+            self._outputs[root] = dict(applied.outputs)
+
+    def _terraform_roots(self) -> list[str]:
+        """infra.terraform_dir, then each environment's own root, each once, in order."""
+        roots = [self._config.infra.terraform_dir]
+        for env in self._environments:
+            if env.terraform_dir and env.terraform_dir not in roots:
+                roots.append(env.terraform_dir)
+        return roots
+
+    async def _plan_review(self) -> None:
+        """A plan destroys or replaces something: a person reviews exactly these plans.
+
+        The approval is bound to the plans' sha256 (one plan: its file's sha256; several:
+        the sha256 of "<root> <sha256>" lines), so approving anything else is refused.
+        """
+        changes: list[str] = []
+        for root, plan in self._plans.items():
+            for rc in plan.resource_changes:
+                if "delete" in rc.actions:
+                    kind = "replace" if "create" in rc.actions else "delete"
+                    changes.append(f"{root}: {kind} {rc.address}")
+        review = ApprovalState(
+            environment=PLAN_REVIEW, plan_sha256=self._review_sha256(), plan_changes=changes
         )
-        self._plan = plan
-        self._stages[INFRA].detail = f"plan: {plan.add} to add, {plan.change} to change, " + (
-            f"{plan.destroy} to destroy"
+        self._approvals = {PLAN_REVIEW: review, **self._approvals}
+        destroys = sum(p.destroy for p in self._plans.values())
+        await self._await_decision(
+            review,
+            INFRA,
+            f"a review of the Terraform plan (destroys {destroys}; sha256 "
+            f"{review.plan_sha256[:12]})",
+            "plan review",
         )
-        self._publish()
-        await opts.call(
-            "terraform_apply",
-            TerraformApplyInput(
-                release_id=workflow.info().workflow_id,
-                source=self._request.source,
-                terraform_dir=infra.terraform_dir,
-                plan_file=plan.plan_file,
-                plan_sha256=plan.plan_sha256,
-            ),
-            TerraformApplyResult,
-            opts.TERRAFORM,
-            summary="terraform apply",
+        self._publish()  # back from awaiting approval to the infra stage
+
+    def _review_sha256(self) -> str:
+        if len(self._plans) == 1:
+            return next(iter(self._plans.values())).plan_sha256
+        lines = "".join(f"{root} {plan.plan_sha256}\n" for root, plan in self._plans.items())
+        return hashlib.sha256(lines.encode()).hexdigest()
+
+    def _repository(self, service: str) -> str:
+        """Where build pushes `service`: the infra output `image_repositories`, if any."""
+        for root in self._terraform_roots():
+            found = self._outputs.get(root, {}).get("image_repositories")
+            if found is None:
+                continue
+            repositories = json.loads(found)
+            if not isinstance(repositories, dict) or service not in repositories:
+                raise StageFailed(
+                    BUILD,
+                    f"the Terraform output image_repositories of {root} has no repository "
+                    f"for {service!r}: add the service to the root's ECR repositories",
+                )
+            return str(repositories[service])
+        return ""
+
+    def _kubernetes(self, env: EnvironmentConfig) -> KubernetesSpec | None:
+        """The environment's Kubernetes spec with its blanks filled from infra's outputs."""
+        spec = env.kubernetes
+        if spec is None:
+            return None
+        root = env.terraform_dir or self._config.infra.terraform_dir
+        outputs = self._outputs.get(root, {})
+
+        def output(name: str, what: str) -> str:
+            if name in outputs:
+                return outputs[name]
+            raise StageFailed(
+                deploy_stage(env.name),
+                f"{what} is not set and the Terraform root {root} has no output {name!r}",
+            )
+
+        key = f"environments.{env.name}.kubernetes"
+        return dataclasses.replace(
+            spec,
+            cluster=spec.cluster or output("cluster_name", f"{key}.cluster"),
+            region=spec.region or output("region", f"{key}.region"),
+            registry=spec.registry or outputs.get("registry", ""),
+            set_values={
+                path: output(name, f"{key}.values_from_outputs.{path}")
+                for path, name in spec.values_from_outputs.items()
+            },
+            source=self._request.source,
         )
+
+    def _stage_order(self) -> list[str]:
+        order = [TEST, SCAN, INFRA, BUILD]
+        return order + [n for n in self._stages if n not in order]
 
     async def _approval(self, env: EnvironmentConfig) -> None:
         approval = self._approvals[env.name]
+        stage = approval_stage(env.name)
+        await self._await_decision(approval, stage, f"approval to deploy to {env.name}", "approval")
+        self._stages[stage].detail = f"approved by {approval.decided_by}" + (
+            f": {approval.reason}" if approval.reason else ""
+        )
+
+    async def _await_decision(
+        self, approval: ApprovalState, stage: str, what: str, kind: str
+    ) -> None:
+        """Wait for an approver's decision on `approval`; anything but approved fails `stage`."""
         timeout = timedelta(seconds=self._config.approval.timeout_seconds)
         approval.status = "waiting"
         approval.requested_at = workflow.now()
         approval.deadline = approval.requested_at + timeout
-        self._waiting_for = f"approval to deploy to {env.name} from one of: " + ", ".join(
-            self._config.approval.approvers
-        )
+        self._waiting_for = f"{what} from one of: " + ", ".join(self._config.approval.approvers)
         self._publish(sa.AWAITING_APPROVAL)
         await self._notify(
             "awaiting-approval",
             f"waiting for {self._waiting_for}",
-            environment=env.name,
+            environment=approval.environment,
             deadline=approval.deadline.isoformat(),
         )
         try:
@@ -345,15 +475,12 @@ class ReleaseWorkflow:
             self._waiting_for = ""
         if approval.status != "approved":
             who = f" by {approval.decided_by}" if approval.decided_by else ""
-            raise StageFailed(
-                approval_stage(env.name), f"approval {approval.status}{who}: {approval.reason}"
-            )
-        self._stages[approval_stage(env.name)].detail = f"approved by {approval.decided_by}" + (
-            f": {approval.reason}" if approval.reason else ""
-        )
+            raise StageFailed(stage, f"{kind} {approval.status}{who}: {approval.reason}")
 
     async def _deploy(self, env: EnvironmentConfig) -> None:
         release_id = workflow.info().workflow_id
+
+        kubernetes = self._kubernetes(env)
 
         async def one(service: str) -> None:
             svc = self._config.service(service)
@@ -362,7 +489,7 @@ class ReleaseWorkflow:
             # abort or failure can put it back even if the deploy itself dies half-way.
             current = await opts.call(
                 "describe_service",
-                DescribeInput(release_id, env.name, env.target, service),
+                DescribeInput(release_id, env.name, env.target, service, kubernetes),
                 DescribeResult,
                 opts.SMOKE,
                 summary=f"describe {service} in {env.name}",
@@ -374,14 +501,16 @@ class ReleaseWorkflow:
                 env_vars,
             )
             if not serves_it:
-                self._undo.append(_Undo(env.name, env.target, service, running))
-            if env.strategy == "canary" and running is not None:
+                self._undo.append(_Undo(env.name, env.target, service, running, kubernetes))
+            # a Kubernetes canary is routed by the ingress: services without one go direct
+            can_canary = kubernetes is None or service in kubernetes.canary_services
+            if env.strategy == "canary" and running is not None and can_canary:
                 if serves_it:
                     self._deployments[(env.name, service)] = running
                     return  # this very version already serves: nothing to compare
-                await self._canary(env, service, image, env_vars)
+                await self._canary(env, service, image, env_vars, kubernetes)
             else:
-                await self._deploy_direct(env, service, image, env_vars)
+                await self._deploy_direct(env, service, image, env_vars, kubernetes)
             await opts.call(
                 "smoke_test",
                 SmokeTestInput(
@@ -391,6 +520,7 @@ class ReleaseWorkflow:
                     service=service,
                     version=self._request.version,
                     smoke_path=svc.smoke_path,
+                    kubernetes=kubernetes,
                 ),
                 SmokeTestResult,
                 opts.SMOKE,
@@ -400,7 +530,12 @@ class ReleaseWorkflow:
         await self._per_service(deploy_stage(env.name), one, self._request.services)
 
     async def _deploy_direct(
-        self, env: EnvironmentConfig, service: str, image: ImageRecord, env_vars: dict[str, str]
+        self,
+        env: EnvironmentConfig,
+        service: str,
+        image: ImageRecord,
+        env_vars: dict[str, str],
+        kubernetes: KubernetesSpec | None,
     ) -> None:
         """All traffic to the new version at once (the target confirms its router applied it)."""
         result = await opts.call(
@@ -414,6 +549,7 @@ class ReleaseWorkflow:
                 image=image.image,
                 smoke_path=self._config.service(service).smoke_path,
                 env=env_vars,
+                kubernetes=kubernetes,
             ),
             DeployResult,
             opts.DEPLOY,
@@ -422,7 +558,12 @@ class ReleaseWorkflow:
         self._deployments[(env.name, service)] = result.deployed
 
     async def _canary(
-        self, env: EnvironmentConfig, service: str, image: ImageRecord, env_vars: dict[str, str]
+        self,
+        env: EnvironmentConfig,
+        service: str,
+        image: ImageRecord,
+        env_vars: dict[str, str],
+        kubernetes: KubernetesSpec | None,
     ) -> None:
         """One CanaryWorkflow child; a rolled-back canary fails the stage with its reason."""
         release_id = workflow.info().workflow_id
@@ -453,6 +594,7 @@ class ReleaseWorkflow:
                     smoke_path=svc.smoke_path,
                     env=env_vars,
                     notify_webhook=self._config.notify.webhook,
+                    kubernetes=kubernetes,
                 ),
                 id=ref.workflow_id,
                 result_type=CanaryResult,
@@ -493,6 +635,7 @@ class ReleaseWorkflow:
                         target=undo.target,
                         service=undo.service,
                         previous=undo.previous,
+                        kubernetes=undo.kubernetes,
                     ),
                     RestoreResult,
                     opts.RESTORE,
@@ -515,7 +658,9 @@ class ReleaseWorkflow:
     # ---------------------------------------------------------------- human decisions
     @workflow.signal(name="approve")
     def approve(self, signal: ApprovalSignal) -> None:
-        self._decide(DecisionInput(signal.approver, True, signal.reason), via="signal")
+        self._decide(
+            DecisionInput(signal.approver, True, signal.reason, signal.plan_sha256), via="signal"
+        )
 
     @workflow.signal(name="reject")
     def reject(self, signal: ApprovalSignal) -> None:
@@ -536,8 +681,17 @@ class ReleaseWorkflow:
         return next((a for a in self._approvals.values() if a.status == "waiting"), None)
 
     def _refusal(self, decision: DecisionInput) -> str | None:
-        if self._open_approval() is None:
+        approval = self._open_approval()
+        if approval is None:
             return f"no approval is waiting for a decision (release is at stage {self._stage})"
+        if approval.plan_sha256 and decision.approve:
+            named = decision.plan_sha256.strip().lower()
+            if named != approval.plan_sha256:
+                return (
+                    f"this review is of the Terraform plan with sha256 {approval.plan_sha256}; "
+                    f"the approval names {named or 'no plan'}. Read the plan with `starter.py "
+                    "status` and approve it with --plan <its sha256>"
+                )
         return refusal(
             self._config.approval,
             self._request.initiator,
@@ -578,12 +732,17 @@ class ReleaseWorkflow:
             waiting_for=self._waiting_for,
             stages=list(self._stages.values()),
             service_states=list(self._services.values()),
-            approval=next(iter(self._approvals.values()), None),
+            approval=self._open_approval() or self._first_environment_approval(),
             deployments=list(self._deployments.values()),
             infra=self._plan,
             failure=self._failure,
             canaries=list(self._canaries.values()),
+            plans=dict(self._plans),
+            approvals=list(self._approvals.values()),
         )
+
+    def _first_environment_approval(self) -> ApprovalState | None:
+        return next((a for k, a in self._approvals.items() if k != PLAN_REVIEW), None)
 
     def _publish(self, stage_attribute: str | None = None) -> None:
         """Keep the search attributes and the UI's current details in step with the state."""

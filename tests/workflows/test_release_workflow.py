@@ -315,5 +315,12 @@ async def test_a_failed_terraform_plan_fails_the_infra_stage_with_its_reason(
     cause, status = await run_until_failed(time_env.client, world)
     assert "release failed at infra: InvalidConfig: main.tf:3: bad block" in str(cause)
     assert status.state == "failed" and status.stage == "infra"
-    assert [s.state for s in status.stages][:4] == ["succeeded", "succeeded", "succeeded", "failed"]
-    assert world.calls["terraform_plan"] == 1 and world.calls["deploy_service"] == 0
+    # infra runs before build (its outputs say where images go): nothing was built
+    assert [(s.name, s.state) for s in status.stages][:4] == [
+        ("test", "succeeded"),
+        ("scan", "succeeded"),
+        ("infra", "failed"),
+        ("build", "pending"),
+    ]
+    assert world.calls["terraform_plan"] == 1 and world.calls["build_image"] == 0
+    assert world.calls["deploy_service"] == 0
