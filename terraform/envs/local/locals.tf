@@ -8,4 +8,10 @@ locals {
   ]))
 
   image_repository = "${var.registry}/go-coffee"
+
+  tags = {
+    Project     = "go-coffee"
+    Environment = "local"
+    ManagedBy   = "terraform"
+  }
 }

@@ -46,3 +46,45 @@ variable "entrypoints" {
   type        = map(string)
   default     = {}
 }
+
+# The moto server of the local platform; the terraform activity fills it from the
+# platform settings (PlatformSettings.moto_url).
+variable "aws_endpoint" {
+  description = "URL of the moto server every AWS service endpoint points at, e.g. http://127.0.0.1:5050."
+  type        = string
+  default     = "http://127.0.0.1:5050"
+
+  validation {
+    condition     = can(regex("^https?://[^/\\s]+/?$", var.aws_endpoint))
+    error_message = "aws_endpoint must be an http(s) URL with no path, e.g. \"http://127.0.0.1:5050\"."
+  }
+}
+
+variable "aws_region" {
+  description = "Region the moto resources are created in."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "availability_zones" {
+  description = "Zones of the local network's subnets (they must be zones of aws_region)."
+  type        = list(string)
+  default     = ["us-east-1a", "us-east-1b"]
+}
+
+variable "name_prefix" {
+  description = "Prefix of the bucket, table and network names."
+  type        = string
+  default     = "brewline-local"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,30}$", var.name_prefix))
+    error_message = "name_prefix must be 1-31 lowercase letters, digits or '-' (it starts an S3 bucket name)."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR of the local network."
+  type        = string
+  default     = "10.42.0.0/16"
+}
