@@ -39,6 +39,7 @@ class PlatformSettings:
         default_factory=lambda: {"staging": 8081, "production": 8080}
     )
     prometheus_port: int = 9090
+    moto_port: int = 5050  # moto server: the AWS API envs/local applies against
 
     # ---- derived locations -------------------------------------------------------
     @property
@@ -120,6 +121,11 @@ class PlatformSettings:
                 f"known: {', '.join(sorted(self.entrypoints))}"
             ) from None
         return f"http://{LOOPBACK}:{port}"
+
+    @property
+    def moto_url(self) -> str:
+        """Endpoint of the local moto server (every AWS service of envs/local)."""
+        return f"http://{LOOPBACK}:{self.moto_port}"
 
     @property
     def ui_url(self) -> str:

@@ -1,4 +1,4 @@
-"""The embedded local platform: Temporal dev server, registry, Traefik, Prometheus on 127.0.0.1.
+"""The embedded local platform on 127.0.0.1: Temporal, registry, Traefik, Prometheus, moto.
 
     python -m local.platform up [--home DIR] [--free-ports] [--with-worker]
                                 [--components temporal registry ...]
@@ -15,7 +15,7 @@ Layout of the home folder (`PlatformSettings.home`: `$BREWLINE_HOME`, default
     platform.json            ports and folders, written by `up`; the worker, the activities,
                              the CLI and the tests read it back (PlatformSettings.load)
     run/<component>.pid      PID of each process `up` started: temporal, registry, traefik,
-                             prometheus and, with --with-worker, worker (python worker.py)
+                             prometheus, moto and, with --with-worker, worker (python worker.py)
     logs/<component>.log     stdout and stderr of that process (appended across restarts)
     logs/traefik-access.log  Traefik's access log: every request through an entry point
     logs/podman.log          podman calls `down` made to remove the deployed containers
@@ -80,7 +80,7 @@ from brewline.platform import (
     tool_path,
 )
 
-DEFAULT_COMPONENTS = ("temporal", "registry", "traefik", "prometheus")
+DEFAULT_COMPONENTS = ("temporal", "registry", "traefik", "prometheus", "moto")
 WITH_WORKER = (*DEFAULT_COMPONENTS, "worker")
 _START_MARK = "--- brewline start "
 MANAGED_LABEL = "brewline.managed=true"
@@ -472,6 +472,47 @@ class Prometheus(Component):
         return settings.prometheus_url
 
 
+class MotoServer(Component):
+    """moto's AWS API server, the AWS account of `terraform/envs/local`.
+
+    ECR (metadata only: images stay in the registry component), S3, DynamoDB, EC2,
+    IAM, KMS, STS. Its state is in memory: a restart empties it, and the next plan of
+    envs/local creates the missing resources again.
+    """
+
+    name = "moto"
+
+    def executable(self) -> str:
+        return tool_path("moto_server", "BREWLINE_MOTO_SERVER")
+
+    def ports(self, settings: PlatformSettings) -> dict[str, int]:
+        return {"http": settings.moto_port}
+
+    def use_free_ports(self, settings: PlatformSettings, picker: PortPicker) -> None:
+        settings.moto_port = picker.take()
+
+    def command(self, settings: PlatformSettings) -> list[str]:
+        return [self.executable(), "-H", LOOPBACK, "-p", str(settings.moto_port)]
+
+    def owns(self, pid: int) -> bool:
+        # moto_server is a Python script: the process's executable is the interpreter,
+        # and the script's path is in its argv
+        if not _is_running(pid):
+            return False
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        script = os.path.realpath(self.executable()).encode()
+        return any(os.path.realpath(arg) == script for arg in argv[:2] if arg)
+
+    def is_ready(self, settings: PlatformSettings) -> bool:
+        return http_status(self.url(settings) + "/moto-api/") == 200
+
+    def url(self, settings: PlatformSettings) -> str:
+        return settings.moto_url
+
+
 class ReleaseWorker(Component):
     """`python worker.py`: the Temporal worker for this home's platform (`up --with-worker`)."""
 
@@ -530,6 +571,7 @@ COMPONENTS: dict[str, Component] = {
         ImageRegistry(),
         Traefik(),
         Prometheus(),
+        MotoServer(),
         ReleaseWorker(),
     )
 }
@@ -799,6 +841,7 @@ def _addresses(settings: PlatformSettings) -> list[str]:
         f"  Temporal         {settings.temporal_address}",
         f"  registry         {settings.registry_address}",
         f"  Traefik          {settings.traefik_api_url}/dashboard/",
+        f"  moto (AWS API)   {settings.moto_url}",
     ]
     lines += [
         f"  {env:<16} {settings.entrypoint_url(env)}/<service>"
