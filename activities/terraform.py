@@ -7,8 +7,11 @@ own Terraform setup and nothing lands in the repository tree:
   that does not exist; ours installs hashicorp providers from the filesystem mirror);
 - `TF_DATA_DIR` under `settings.terraform_dir` (so `.terraform/` never appears next to
   the configuration), `TF_IN_AUTOMATION=1`, `TF_INPUT=0`;
-- the local backend's state path is given at init:
-  `-backend-config=path=<settings.terraform_dir>/local.tfstate`.
+- the backend is read from the configuration's `.tf` files: a `backend "local"` (or
+  none) gets its state path at init,
+  `-backend-config=path=<settings.terraform_dir>/local.tfstate`; any other backend
+  (`backend "s3" {}` of envs/staging and envs/production, a partial configuration)
+  gets `-backend-config=<config>/backend.hcl` when that file exists.
 
 python-terraform (0.10.1) builds the command lines (its option-to-flag mapping), but
 the commands run through `activities.runner.run`, not through the library's own
@@ -18,8 +21,9 @@ environment above, a log file per step, heartbeats and a process-group kill.
 
 Variables: the input's go on the command line as `-var name=value`, so Terraform
 converts each string to the declared type (a list-typed variable takes a JSON/HCL
-list such as `["a", "b"]`); the platform's own (`registry`, `entrypoints`) come first
-from `platform.tfvars.json`, so the input's win.
+list such as `["a", "b"]`); the platform's own (`registry`, `entrypoints`,
+`aws_endpoint`: the moto server) come first from `platform.tfvars.json`, so the
+input's win.
 
 Plan and apply files live in `settings.release_dir(release_id)/terraform/`.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +57,10 @@ CLI_CONFIG = REPO_ROOT / "local" / "terraformrc"
 COMMAND_TIMEOUT = 600.0
 LOCK_MESSAGE = "Error acquiring the state lock"
 STALE_MESSAGE = "Saved plan is stale"
+BACKEND_FILE = "backend.hcl"
+_BACKEND_BLOCK = re.compile(r'^\s*backend\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
+_BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_LINE_COMMENT = re.compile(r"^\s*(#|//).*$", re.MULTILINE)
 
 
 class TerraformStateLocked(Exception):
@@ -64,15 +73,21 @@ class TerraformApplyError(Exception):
 
 @dataclass
 class _Workspace:
-    """Where one configuration directory runs: its folder, data dir and release folder."""
+    """Where one configuration directory runs: its folder, data dir and release folder.
+
+    `backend` is the type of its `backend` block ("local" when it has none) and `state`
+    says where its state is, for error messages.
+    """
 
     config_dir: Path
     data_dir: Path
     release_dir: Path
+    backend: str
+    state: str
 
 
 class TerraformActivities:
-    """`terraform_plan` and `terraform_apply` on the local backend of the platform's home.
+    """`terraform_plan` and `terraform_apply` of one configuration, on its own backend.
 
     Apply is idempotent for a retried activity. Before applying, a marker
     `<terraform_dir>/applied/<plan_sha256>.started` is written; after success,
@@ -117,7 +132,7 @@ class TerraformActivities:
         )
         # -detailed-exitcode: 0 no changes, 2 changes, 1 error
         if result.returncode not in (0, 2):
-            self._raise_for(result, what=f"terraform plan of {ws.config_dir}")
+            self._raise_for(result, ws, what=f"terraform plan of {ws.config_dir}")
         plan = await self._show_plan(ws, plan_file)
         changes = [
             ResourceChange(address=rc["address"], actions=list(rc["change"]["actions"]))
@@ -162,7 +177,7 @@ class TerraformActivities:
         if not result.ok:
             text = "\n".join(result.tail)
             if LOCK_MESSAGE in text:
-                self._raise_for(result, what=f"terraform apply of {plan_file}")
+                self._raise_for(result, ws, what=f"terraform apply of {plan_file}")
             if STALE_MESSAGE not in text:
                 raise TerraformApplyError(
                     f"terraform apply of {plan_file} failed (log {result.log_path}):\n"
@@ -170,7 +185,7 @@ class TerraformActivities:
                 )
             if not (earlier_attempt and await self._state_matches_plan(ws, plan)):
                 raise ApplicationError(
-                    f"plan {plan_file} is stale: the state at {self._state_path} changed "
+                    f"plan {plan_file} is stale: the state ({ws.state}) changed "
                     "after it was made; plan again and review the new plan",
                     type="PlanStale",
                     non_retryable=True,
@@ -200,7 +215,18 @@ class TerraformActivities:
         release_dir.mkdir(parents=True, exist_ok=True)
         data_dir = self.settings.terraform_dir / "data" / key
         data_dir.mkdir(parents=True, exist_ok=True)
-        return _Workspace(config_dir=config_dir, data_dir=data_dir, release_dir=release_dir)
+        backend = _backend_type(config_dir)
+        if backend == "local":
+            state = str(self._state_path)
+        else:
+            state = f'backend "{backend}" configured by {config_dir / BACKEND_FILE}'
+        return _Workspace(
+            config_dir=config_dir,
+            data_dir=data_dir,
+            release_dir=release_dir,
+            backend=backend,
+            state=state,
+        )
 
     def _env(self, ws: _Workspace) -> dict[str, str]:
         env = dict(os.environ)
@@ -224,6 +250,7 @@ class TerraformActivities:
             "entrypoints": {
                 env: self.settings.entrypoint_url(env) for env in sorted(self.settings.entrypoints)
             },
+            "aws_endpoint": self.settings.moto_url,
         }
 
     async def _terraform(
@@ -252,21 +279,29 @@ class TerraformActivities:
             argv, log_path=log_path, cwd=ws.config_dir, env=self._env(ws), timeout=COMMAND_TIMEOUT
         )
         if not result.ok:
-            self._raise_for(result, what=f"terraform {command}")
+            self._raise_for(result, ws, what=f"terraform {command}")
         return _json_document(log_path.read_text(), log_path)
 
     async def _init(self, ws: _Workspace) -> None:
         # -reconfigure: the state path may differ from the last init (another home)
-        self._state_path.parent.mkdir(parents=True, exist_ok=True)
+        backend_config: dict[str, str] | str | None
+        if ws.backend == "local":
+            self._state_path.parent.mkdir(parents=True, exist_ok=True)
+            backend_config = {"path": str(self._state_path)}
+        elif (ws.config_dir / BACKEND_FILE).is_file():
+            # a partial configuration (bucket, key, region, lock table) kept beside the .tf
+            backend_config = str(ws.config_dir / BACKEND_FILE)
+        else:
+            backend_config = None  # the backend block is complete, or init says what lacks
         result = await self._terraform(
             ws,
             "init",
             log_name="init.log",
             reconfigure=IsFlagged,
-            backend_config={"path": str(self._state_path)},
+            backend_config=backend_config,
         )
         if not result.ok:
-            self._raise_for(result, what=f"terraform init of {ws.config_dir}")
+            self._raise_for(result, ws, what=f"terraform init of {ws.config_dir}")
 
     async def _show_plan(self, ws: _Workspace, plan_file: Path) -> dict[str, Any]:
         return await self._terraform_json(ws, "show", str(plan_file), log_name="show-plan.log")
@@ -297,15 +332,19 @@ class TerraformActivities:
             detailed_exitcode=IsFlagged,
         )
         if result.returncode not in (0, 2):
-            self._raise_for(result, what="terraform plan (checking a stale plan)")
+            self._raise_for(result, ws, what="terraform plan (checking a stale plan)")
         return result.returncode == 0
 
-    def _raise_for(self, result: RunResult, *, what: str) -> NoReturn:
-        """Turn a failed terraform run into a retryable lock error or InvalidConfig."""
+    def _raise_for(self, result: RunResult, ws: _Workspace, *, what: str) -> NoReturn:
+        """Turn a failed terraform run into a retryable lock error or InvalidConfig.
+
+        Every backend reports a held lock (the local backend's fcntl lock, the S3
+        backend's DynamoDB item or lock file) as "Error acquiring the state lock".
+        """
         text = "\n".join(result.tail)
         if LOCK_MESSAGE in text:
             raise TerraformStateLocked(
-                f"{what}: the state {self._state_path} is locked by another terraform "
+                f"{what}: the state ({ws.state}) is locked by another terraform "
                 f"process; this activity retries until it is free. Do not force-unlock while "
                 f"that process runs (log {result.log_path}):\n{_error_lines(result)}"
             )
@@ -318,6 +357,22 @@ class TerraformActivities:
 
 
 # ---- helpers ---------------------------------------------------------------------------
+def _backend_type(config_dir: Path) -> str:
+    """Type of the configuration's `backend` block ("local", "s3", ...); "local" if none."""
+    found: set[str] = set()
+    for path in sorted(config_dir.glob("*.tf")):
+        text = _BLOCK_COMMENT.sub("", path.read_text(errors="replace"))
+        found.update(_BACKEND_BLOCK.findall(_LINE_COMMENT.sub("", text)))
+    if len(found) > 1:
+        raise ApplicationError(
+            f"{config_dir} declares several backends ({', '.join(sorted(found))}); "
+            "keep exactly one backend block",
+            type="InvalidConfig",
+            non_retryable=True,
+        )
+    return found.pop() if found else "local"
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:

@@ -1,4 +1,10 @@
-"""terraform_plan / terraform_apply with the real terraform on a copy of terraform/envs/local."""
+"""terraform_plan / terraform_apply with the real terraform, offline, on the local backend.
+
+The configuration is tests/activities/testdata/terraform-offline (terraform_data only,
+what envs/local was before it used the AWS provider): these tests are about the
+activity (plan hash, apply markers, stale plans, the lock, error mapping) and run in
+seconds. envs/local itself, against a real moto server: test_terraform_moto.py.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +26,13 @@ from brewline.model import (
 )
 from brewline.platform import REPO_ROOT, PlatformSettings
 
-CONFIG = REPO_ROOT / "terraform" / "envs" / "local"
-TF_DIR = "terraform/envs/local"
+CONFIG = REPO_ROOT / "tests" / "activities" / "testdata" / "terraform-offline"
+TF_DIR = "infra/offline"
 
 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    """A source tree holding only a copy of the repository's local environment."""
+    """A source tree holding only a copy of the offline configuration."""
     src = tmp_path / "src"
     shutil.copytree(CONFIG, src / TF_DIR)
     return src

@@ -1,0 +1,9 @@
+terraform {
+  # terraform_data is built in from Terraform 1.4 on; the plan JSON fields the
+  # activities read ("applyable") need 1.8 or later.
+  required_version = ">= 1.8"
+
+  # The state path is given at init (-backend-config=path=<home>/terraform/local.tfstate)
+  # so the state lives in the platform's home, never in the repository tree.
+  backend "local" {}
+}
