@@ -4,7 +4,7 @@ steer their canaries.
     python starter.py release --services api-gateway --version 1.4.0 [--wait]
                               [--container-env api-gateway:NAME=VALUE ...]
     python starter.py status <release-id> [--watch] [--json]
-    python starter.py approve <release-id> --as <approver> [--reason TEXT]
+    python starter.py approve <release-id> --as <approver> [--reason TEXT] [--plan SHA256]
     python starter.py reject <release-id> --as <approver> --reason TEXT
     python starter.py list [--stage awaiting-approval]
     python starter.py promote <release-id> --as <approver> [--full] [--service NAME]
@@ -23,6 +23,7 @@ import dataclasses
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -200,16 +201,33 @@ async def cmd_status(args: argparse.Namespace, client: Client | None) -> int:
     return await _follow(client, handle, args.interval, show_all=True)
 
 
+def _plan_sha256(value: str | None) -> str:
+    if not value:
+        return ""
+    text = value.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise UsageError(
+            f"--plan {value!r} is not a sha256 (64 hex digits): copy it from `starter.py status`"
+        )
+    return text
+
+
 async def cmd_decide(args: argparse.Namespace, client: Client | None, approve: bool) -> int:
     reason = args.reason or ""
     if not approve and not reason.strip():
         raise UsageError("reject needs --reason: say why, so the initiator can act on it")
+    plan_sha256 = _plan_sha256(getattr(args, "plan", None))
     client = client or await _connect(args)
     handle = client.get_workflow_handle(args.release_id)
     try:
         result = await handle.execute_update(
             ReleaseWorkflow.decide,
-            DecisionInput(approver=args.approver, approve=approve, reason=reason),
+            DecisionInput(
+                approver=args.approver,
+                approve=approve,
+                reason=reason,
+                plan_sha256=plan_sha256,
+            ),
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
@@ -411,8 +429,12 @@ def render(status: ReleaseStatus, canaries: Sequence[c.CanaryStatus] = ()) -> st
         states = " ".join(f"{k}={v}" for k, v in svc.stages.items())
         cover = f" coverage={svc.coverage_percent:.1f}%" if svc.coverage_percent is not None else ""
         out.append(f"  {svc.name:<20} {states}{cover}")
-    if status.approval:
-        a = status.approval
+    for root, plan in status.plans.items():
+        out.append(
+            f"plan      {root}: {plan.add} to add, {plan.change} to change, "
+            f"{plan.destroy} to destroy (sha256 {plan.plan_sha256})"
+        )
+    for a in status.approvals or ([status.approval] if status.approval else []):
         line = f"approval  {a.environment}: {a.status}"
         if a.decided_by:
             line += f" by {a.decided_by} at {_ts(a.decided_at)} ({a.via})"
@@ -421,6 +443,14 @@ def render(status: ReleaseStatus, canaries: Sequence[c.CanaryStatus] = ()) -> st
         if a.reason:
             line += f": {a.reason}"
         out.append(line)
+        if a.plan_sha256:
+            out.append(f"  reviews the plan with sha256 {a.plan_sha256}; it will:")
+            out += [f"    {change}" for change in a.plan_changes]
+            if a.status == "waiting":
+                out.append(
+                    f"  approve it: python starter.py approve {status.release_id} "
+                    f"--as <approver> --plan {a.plan_sha256}"
+                )
         for refused in a.refused:
             out.append(f"  refused {refused.approver} at {_ts(refused.at)}: {refused.why}")
     live = {(cs.environment, cs.service): cs for cs in canaries}
@@ -508,6 +538,12 @@ def parser() -> argparse.ArgumentParser:
         dec.add_argument("release_id")
         dec.add_argument("--as", dest="approver", required=True, help="your approver name")
         dec.add_argument("--reason", help="why (required to reject)")
+        if name == "approve":
+            dec.add_argument(
+                "--plan",
+                metavar="SHA256",
+                help="a Terraform plan review: the sha256 of the plan you read (from status)",
+            )
 
     ls = sub.add_parser("list", help="list releases")
     ls.add_argument("--stage", help='e.g. "awaiting-approval"')

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 import starter
 from brewline import canary as c
 from brewline.judge import Verdict
-from brewline.model import Deployment
+from brewline.model import ApprovalState, Deployment, ReleaseStatus, TerraformPlanResult
 from brewline.platform import REPO_ROOT
 from tests.workflows.fakes import FakeWorld, new_worker, wait_for_stage
 from tests.workflows.test_release_workflow import awaiting_approval
@@ -74,6 +74,10 @@ def free_port() -> int:
             ],
             "container env for 'producer': not a service of this release (api-gateway); "
             "container env 'LISTEN_ADDR' for api-gateway: set by the platform",
+        ),
+        (
+            ["approve", "release-x", "--as", "alice", "--plan", "abc"],
+            "--plan 'abc' is not a sha256 (64 hex digits)",
         ),
     ],
 )
@@ -225,3 +229,41 @@ def test_a_canary_judged_sequentially_shows_the_verdict_and_its_numbers() -> Non
     assert lines[0] == "canary production/api-gateway: rolled-back, step 3/9 (analysis), weight 0%"
     assert "  judge Failed: errors: canary 50/1000 vs stable 5/1000" in lines
     assert "  judged on e_value=412.5" in lines
+
+
+def test_a_plan_review_shows_the_plan_its_changes_and_how_to_approve_it() -> None:
+    sha = "ab" * 32
+    plan = TerraformPlanResult("/p/plan.tfplan", sha, 0, 1, 1, [])
+    review = ApprovalState(
+        environment="terraform plan",
+        status="waiting",
+        plan_sha256=sha,
+        plan_changes=['terraform/envs/local: delete aws_ecr_repository.this["consumer"]'],
+    )
+    status = ReleaseStatus(
+        release_id="release-go-coffee-producer-1.0.3",
+        version="1.0.3",
+        services=["producer"],
+        initiator="carol",
+        stage="infra",
+        state="running",
+        waiting_for="a review of the Terraform plan",
+        stages=[],
+        service_states=[],
+        approval=review,
+        deployments=[],
+        plans={"terraform/envs/local": plan},
+        approvals=[review, ApprovalState(environment="production")],
+    )
+    lines = starter.render(status).splitlines()
+    assert (
+        f"plan      terraform/envs/local: 0 to add, 1 to change, 1 to destroy (sha256 {sha})"
+        in lines
+    )
+    assert "approval  terraform plan: waiting" in lines
+    assert '    terraform/envs/local: delete aws_ecr_repository.this["consumer"]' in lines
+    assert (
+        "  approve it: python starter.py approve release-go-coffee-producer-1.0.3 "
+        f"--as <approver> --plan {sha}"
+    ) in lines
+    assert "approval  production: pending" in lines
