@@ -90,6 +90,17 @@ def _webhook(value: object) -> str:
     return url
 
 
+def _prometheus_url(value: object) -> str:
+    url = nonempty(value).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ValueError(
+            f"{value!r} must be the http(s) URL of the Prometheus that scrapes the "
+            "cluster's ingress-nginx, e.g. http://prometheus.monitoring.svc:9090"
+        )
+    return url
+
+
 def _matching(pattern: re.Pattern[str], what: str) -> Callable[[Any], str]:
     def convert(value: object) -> str:
         text = nonempty(value)
@@ -138,6 +149,7 @@ def _kubernetes(node: Reader, services: list[str]) -> KubernetesSpec:
         values_from_outputs=node.get("values_from_outputs", {}, _values_from_outputs),
         canary_services=node.get("canary_services", ["api-gateway"], list_of(nonempty)),
         timeout_seconds=node.get("rollout_timeout", 600, duration(30, 3 * 3600)),
+        prometheus_url=node.get("prometheus_url", "", _prometheus_url),
     )
     for name in spec.canary_services:
         if name not in services:

@@ -78,6 +78,9 @@ class KubernetesSpec:
     canary_services: list[str] = field(default_factory=lambda: ["api-gateway"])
     timeout_seconds: int = 600  # readiness deadline of one rollout
     source: str = ""  # the release's source tree (filled by the release)
+    # the cluster's Prometheus, which scrapes ingress-nginx: the canary analysis asks it
+    # ("" = the worker's own Prometheus, which sees only the local platform)
+    prometheus_url: str = ""
 
 
 @dataclass
@@ -550,7 +553,10 @@ class MetricQueryResult:
 @dataclass
 class CountWindowInput:
     """Counts of one window for a statistical judge: requests, 5xx and slow requests of
-    the canary and stable router services (`<env>-<service>-canary@file`, ...)."""
+    the canary and stable arms as the router counts them. With router `traefik` the
+    services are Traefik leaves (`<env>-<service>-canary@file`, ...); with
+    `ingress-nginx` they are the Kubernetes Services (`<service>`, `<service>-canary`)
+    behind the stable Ingress of that name in `namespace`."""
 
     canary_service: str
     stable_service: str
@@ -558,6 +564,8 @@ class CountWindowInput:
     quantile: float = 0.99  # "slow" = slower than the bucket edge at stable's quantile
     edge_lookback_seconds: int = 60  # stable's latency distribution is read over this
     prometheus_url: str = ""  # empty: the worker's configured Prometheus
+    router: str = "traefik"  # whose counters: traefik or ingress-nginx (brewline.analysis)
+    namespace: str = ""  # ingress-nginx: the Kubernetes namespace of the Ingresses
 
 
 @dataclass
