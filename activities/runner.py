@@ -22,6 +22,9 @@ from pathlib import Path
 from temporalio import activity
 
 TAIL_LINES = 40
+# Longest output line read (asyncio's default is 64 KiB): `terraform show -json` of a
+# plan prints one JSON line of several MB once a provider's resources are in it.
+LINE_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass
@@ -75,6 +78,7 @@ async def run(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,  # own process group, so a kill takes its children too
+        limit=LINE_LIMIT,
     )
     in_activity = activity.in_activity()
 
