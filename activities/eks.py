@@ -165,7 +165,9 @@ class EksAccess:
         info = self.describe_cluster(cluster, region)
         config = k8s.Configuration(host=info.endpoint)
         if info.ca_pem:
-            config.ca_cert_data = info.ca_pem.decode()
+            # ssl reads str as PEM and bytes as DER; EKS hands out PEM
+            pem = info.ca_pem.startswith(b"-----BEGIN")
+            config.ca_cert_data = info.ca_pem.decode() if pem else info.ca_pem
         config.verify_ssl = True
         state: dict[str, EksToken] = {}
 

@@ -20,8 +20,10 @@ A Deployment's status is computed from the time since its spec last changed, lik
 controller working through a rollout: for `observe_delay` seconds the new generation is
 not observed yet, then one new replica becomes available every `replica_delay` seconds;
 the old replicas go once all new ones are available. A Deployment whose name is in
-`stuck` never gets an available new replica. Every request is recorded (method, path,
-content type, body) so tests can check what was sent and in what order.
+`stuck` never gets an available new replica; one in `deadline_exceeded` also gets the
+Progressing=False/ProgressDeadlineExceeded condition the controller sets. Every request
+is recorded (method, path, content type, body, Authorization) so tests can check what
+was sent and in what order.
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ class FakeKubeApi:
         # plain http; each request's Authorization header is recorded instead.
         self.token = token
         self.stuck: set[str] = set()
+        # Deployments whose controller reports ProgressDeadlineExceeded once observed
+        self.deadline_exceeded: set[str] = set()
         self.requests: list[Request] = []
         self.proxy_answers: dict[tuple[str, str], Callable[[str], tuple[int, bytes]]] = {}
         self._objects: dict[tuple[str, str, str], _Stored] = {}  # (plural, ns, name)
@@ -336,7 +340,17 @@ class FakeKubeApi:
         }
         if total - status["availableReplicas"] > 0:
             status["unavailableReplicas"] = total - status["availableReplicas"]
-        return {k: v for k, v in status.items() if v or k == "observedGeneration"}
+        result: dict[str, Any] = {k: v for k, v in status.items() if v or k == "observedGeneration"}
+        if name in self.deadline_exceeded:
+            result["conditions"] = [
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "reason": "ProgressDeadlineExceeded",
+                    "message": f'ReplicaSet "{name}-1" has timed out progressing.',
+                }
+            ]
+        return result
 
     # ---- request handling ----------------------------------------------------------------
     def kind(self, plural: str) -> Kind | None:

@@ -248,6 +248,20 @@ async def test_a_rollout_that_never_gets_available_hits_the_deadline(
     assert "0 of 1 updated replicas available" in message
 
 
+async def test_a_rollout_kubernetes_gave_up_on_fails_at_once_without_retry(
+    target: KubernetesTarget, fake: FakeKubeApi
+) -> None:
+    fake.stuck.add("api-gateway")
+    fake.deadline_exceeded.add("api-gateway")
+    started = time.monotonic()
+    with pytest.raises(ApplicationError) as caught:
+        await target.deploy(deploy_input("api-gateway", "1.0.0", "a"))
+    assert time.monotonic() - started < 20, "waited for the deadline instead"
+    assert caught.value.type == "RolloutFailed" and caught.value.non_retryable
+    assert "deployment api-gateway in namespace staging" in str(caught.value)
+    assert "progress deadline" in str(caught.value)
+
+
 def test_rollout_progress_reads_the_deployment_like_kubectl_rollout_status() -> None:
     def deployment(generation: int, **status: Any) -> k8s.V1Deployment:
         return k8s.V1Deployment(
