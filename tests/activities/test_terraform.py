@@ -18,7 +18,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.terraform import TerraformActivities, TerraformStateLocked
+from activities.terraform import TerraformActivities, TerraformStateLocked, _backend_type
 from brewline.model import (
     TerraformApplyInput,
     TerraformPlanInput,
@@ -273,3 +273,43 @@ async def test_configuration_without_platform_variables(
         ),
     )
     assert (planned.add, planned.change, planned.destroy) == (1, 0, 0)
+
+
+async def test_platform_variables_include_the_moto_endpoint(
+    acts: TerraformActivities, source: Path, settings: PlatformSettings
+) -> None:
+    """The offline configuration does not declare aws_endpoint: a warning, not an error."""
+    planned = await plan(acts, source, "1.0.0")
+    folder = Path(planned.plan_file).parent
+    platform_vars = json.loads((folder / "platform.tfvars.json").read_text())
+    assert platform_vars["aws_endpoint"] == settings.moto_url
+    assert platform_vars["registry"] == "127.0.0.1:5999"
+    log = (folder / "plan.log").read_text()
+    assert "Value for undeclared variable" in log
+
+
+@pytest.mark.parametrize(
+    ("text", "backend"),
+    [
+        ('terraform {\n  backend "local" {}\n}\n', "local"),
+        ('terraform {\n  backend "s3" {}\n}\n', "s3"),
+        # no backend block: terraform's default, the local backend
+        ('resource "terraform_data" "x" {}\n', "local"),
+        # a commented-out block is not the backend
+        (
+            '# backend "s3" {}\n/* backend "gcs" {} */\nterraform {\n  backend "local" {}\n}\n',
+            "local",
+        ),
+    ],
+)
+def test_backend_type_is_read_from_the_configuration(
+    tmp_path: Path, text: str, backend: str
+) -> None:
+    (tmp_path / "versions.tf").write_text(text)
+    assert _backend_type(tmp_path) == backend
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_cloud_environments_use_the_s3_backend(env: str) -> None:
+    assert _backend_type(REPO_ROOT / "terraform" / "envs" / env) == "s3"
+    assert _backend_type(REPO_ROOT / "terraform" / "envs" / "local") == "local"
