@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -34,6 +35,7 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from temporalio import activity
 from urllib3.util.retry import Retry
 
+from brewline.analysis import INGRESS_NGINX, NGINX_BUCKETS, NGINX_REQUESTS, ROUTERS, TRAEFIK
 from brewline.model import (
     CountWindowInput,
     CountWindowResult,
@@ -56,7 +58,8 @@ class _Sample:
 
 class PrometheusActivities:
     """Activities reading Prometheus: the worker's own at `settings.prometheus_url`, or the
-    one a query names."""
+    one an input names (a Kubernetes environment's `prometheus_url`, which scrapes its
+    ingress-nginx)."""
 
     def __init__(self, settings: PlatformSettings, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.default_url = settings.prometheus_url
@@ -77,62 +80,64 @@ class PrometheusActivities:
     @activity.defn(name="count_window")
     async def count_window(self, input: CountWindowInput) -> CountWindowResult:
         """Requests, 5xx answers and slow requests of canary and stable in the last
-        `interval_seconds`, from the router's counters. "Slow" means slower than the
-        histogram bucket edge where stable's `quantile` falls (over the lookback), so both
-        arms are counted at the same edge. Failures come back in `error`, never raised."""
+        `interval_seconds`, from the router's counters (`input.router`: Traefik's per leaf
+        service, or ingress-nginx's per Ingress and `canary` upstream). "Slow" means
+        slower than the histogram bucket edge where stable's `quantile` falls (over the
+        lookback), so both arms are counted at the same edge. Failures come back in
+        `error`, never raised."""
         url = (input.prometheus_url or self.default_url).rstrip("/")
-        for name in (input.canary_service, input.stable_service):
-            if not _ROUTER_SERVICE.fullmatch(name):
-                return CountWindowResult(error=f"router service {name!r} is not a service name")
-        # names checked above: letters, digits, '-' and '@', nothing a regex reads specially
-        arms = f'service=~"{input.canary_service}|{input.stable_service}"'
+        try:
+            router = _router_series(input)
+        except ValueError as err:
+            return CountWindowResult(error=str(err))
         window = f"{input.interval_seconds}s"
-        requests_total = "traefik_service_requests_total"
-        buckets = "traefik_service_request_duration_seconds_bucket"
 
-        async def by_service(selector: str, metric: str = requests_total) -> dict[Any, float]:
-            """Exact counter differences over the window, per service: the sum now minus
-            the sum `window` ago (increase() would extrapolate to the window's edges)."""
-            now = _by(await self._ask(url, f"sum by (service) ({metric}{{{selector}}})"), "service")
-            before = _by(
-                await self._ask(url, f"sum by (service) ({metric}{{{selector}}} offset {window})"),
-                "service",
+        async def exact_increase(selector: str, metric: str) -> float:
+            """The exact counter difference over the window: the sum now minus the sum
+            `window` ago (increase() would extrapolate to the window's edges)."""
+            now, before = await asyncio.gather(
+                self._ask(url, f"sum({metric}{{{selector}}})"),
+                self._ask(url, f"sum({metric}{{{selector}}} offset {window})"),
             )
+            value, earlier = _single(now), _single(before)
             # a counter that was not there before started in the window; one that went
             # down was reset (the router restarted, or dropped and re-created the service)
-            return {
-                name: value - before.get(name, 0.0) if value >= before.get(name, 0.0) else value
-                for name, value in now.items()
-            }
+            return value - earlier if value >= earlier else value
+
+        async def by_arm(extra: str = "", metric: str = router.requests) -> tuple[float, float]:
+            """(canary, stable) increases of `metric` with the arm's matchers and `extra`."""
+            canary, stable = await asyncio.gather(
+                exact_increase(router.canary + extra, metric),
+                exact_increase(router.stable + extra, metric),
+            )
+            return canary, stable
 
         try:
-            counts = await by_service(arms)
-            errors = await by_service(f'{arms},code=~"5.."')
+            requests = await by_arm()
+            errors = await by_arm(f',{router.status}=~"5.."')
             lookback = f"{max(input.edge_lookback_seconds, input.interval_seconds)}s"
-            stable = f'service="{input.stable_service}"'
             distribution = _by(
-                await self._ask(url, f"sum by (le) (increase({buckets}{{{stable}}}[{lookback}]))"),
+                await self._ask(
+                    url, f"sum by (le) (increase({router.buckets}{{{router.stable}}}[{lookback}]))"
+                ),
                 "le",
             )
             edge = _edge(distribution, input.quantile)
-            total, fast = {}, {}
+            slow = (0.0, 0.0)
             if edge:
-                total = await by_service(f'{arms},le="+Inf"', buckets)
-                fast = await by_service(f'{arms},le="{edge}"', buckets)
+                total = await by_arm(',le="+Inf"', router.buckets)
+                fast = await by_arm(f',le="{edge}"', router.buckets)
+                slow = (max(total[0] - fast[0], 0.0), max(total[1] - fast[1], 0.0))
         except _Unanswered as err:
             return CountWindowResult(error=str(err))
 
-        def slow_of(service: str) -> float:
-            return max(total.get(service, 0.0) - fast.get(service, 0.0), 0.0)
-
-        c, st = input.canary_service, input.stable_service
         return CountWindowResult(
-            canary_requests=counts.get(c, 0.0),
-            canary_errors=errors.get(c, 0.0),
-            stable_requests=counts.get(st, 0.0),
-            stable_errors=errors.get(st, 0.0),
-            canary_slow=slow_of(c),
-            stable_slow=slow_of(st),
+            canary_requests=requests[0],
+            canary_errors=errors[0],
+            stable_requests=requests[1],
+            stable_errors=errors[1],
+            canary_slow=slow[0],
+            stable_slow=slow[1],
             latency_bound_seconds=float(edge) if edge else 0.0,
         )
 
@@ -166,14 +171,17 @@ class PrometheusActivities:
 
     def _custom_query(self, url: str, query: str) -> Any:
         session = requests.Session()
-        # loopback Prometheus: never through a proxy the environment may name
-        session.trust_env = False
-        session.verify = False
+        loopback = urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
+        # the worker's own Prometheus is on loopback: never through a proxy the environment
+        # may name; a cluster's Prometheus (kubernetes.prometheus_url) may need that proxy,
+        # and an https one has its certificate checked
+        session.trust_env = not loopback
+        session.verify = not loopback
         # One quick retry of a refused connection (a restart in progress), none of reads
         # or statuses: a slow or failing Prometheus is an error measurement, not a wait.
         retry = Retry(total=1, connect=1, read=0, status=0, other=0, backoff_factor=0.2)
         with PrometheusConnect(
-            url=url, disable_ssl=True, session=session, retry=retry, timeout=self.timeout
+            url=url, disable_ssl=loopback, session=session, retry=retry, timeout=self.timeout
         ) as prometheus:
             return prometheus.custom_query(query)
 
@@ -184,6 +192,65 @@ class _Unanswered(Exception):
 
 # a Traefik file-provider service name, as the local target writes them
 _ROUTER_SERVICE = re.compile(r"[a-z0-9][a-z0-9-]*@file")
+# a Kubernetes Service, Ingress or namespace name (DNS label)
+_KUBERNETES_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+@dataclass
+class _RouterSeries:
+    """One router's series for count_window: metric names, the status label and the
+    label matchers of each arm (validated names only: nothing a regex reads specially)."""
+
+    requests: str
+    buckets: str
+    status: str
+    canary: str
+    stable: str
+
+
+def _router_series(input: CountWindowInput) -> _RouterSeries:
+    """The series of `input.router`; ValueError naming the bad value otherwise."""
+    if input.router == TRAEFIK:
+        for name in (input.canary_service, input.stable_service):
+            if not _ROUTER_SERVICE.fullmatch(name):
+                raise ValueError(f"router service {name!r} is not a service name")
+        return _RouterSeries(
+            requests="traefik_service_requests_total",
+            buckets="traefik_service_request_duration_seconds_bucket",
+            status="code",
+            canary=f'service="{input.canary_service}"',
+            stable=f'service="{input.stable_service}"',
+        )
+    if input.router == INGRESS_NGINX:
+        for what, name in (
+            ("canary service", input.canary_service),
+            ("stable service", input.stable_service),
+            ("namespace", input.namespace),
+        ):
+            if not _KUBERNETES_NAME.fullmatch(name):
+                raise ValueError(
+                    f"ingress-nginx {what} {name!r} is not a Kubernetes name (lower-case "
+                    "letters, digits and '-', at most 63)"
+                )
+        # brewline.analysis.nginx_arm: canary requests are counted under the stable
+        # Ingress, told apart by the `canary` label (the canary upstream's name)
+        ingress = f'namespace="{input.namespace}",ingress="{input.stable_service}"'
+        return _RouterSeries(
+            requests=NGINX_REQUESTS,
+            buckets=NGINX_BUCKETS,
+            status="status",
+            canary=f'{ingress},canary=~"{input.namespace}-{input.canary_service}-.+"',
+            stable=f'{ingress},canary=""',
+        )
+    raise ValueError(f"router {input.router!r} is not one of {', '.join(ROUTERS)}")
+
+
+def _single(result: Any) -> float:
+    """The value of an aggregated instant vector: 0 when empty (nothing counted), NaN -> 0."""
+    values = _by(result)
+    if len(values) > 1:
+        raise _Unanswered(f"expected one series, got {len(values)}")
+    return next(iter(values.values()), 0.0)
 
 
 def _by(result: Any, *labels: str) -> dict[Any, float]:

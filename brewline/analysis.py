@@ -6,6 +6,12 @@ asks Prometheus, turns the answer into a `Measurement` (`classify`) and asks `de
 whether the analysis is still Running or has ended Successful, Failed, Inconclusive or
 Error. No I/O here: the workflow sandbox imports this module and replays it.
 
+The router decides what the queries read. On the local platform (target `local`) it is
+Traefik, with one leaf service per track; on Kubernetes (target `kubernetes`) it is
+ingress-nginx with the chart's stable Ingress and its `<service>-canary` canary Ingress.
+`query_vars(..., router=...)` names the arms in that router's terms and the built-in
+metrics have a template per router (`builtin_query`).
+
 One rule matters more than the rest (Flagger #1581): no data never passes. A query
 that answers nothing, NaN or +-Inf is Inconclusive, an unreachable Prometheus is an
 Error, and only measurements with data count towards `count`.
@@ -122,14 +128,23 @@ class AnalysisOutcome:
 # Query templates
 # --------------------------------------------------------------------------------------
 
-PLACEHOLDERS = ("service", "environment", "version", "interval", "stable", "canary")
+PLACEHOLDERS = ("service", "environment", "version", "interval", "stable", "canary", "namespace")
 # `{name}` with an identifier inside. PromQL's own braces never look like this: a label
 # matcher always has an operator (`{service="..."}`) and `by (le)` uses parentheses.
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 PROMQL_DURATION = re.compile(r"(?:[1-9][0-9]{0,5}(?:ms|[smhdwy]))+")
-# A Traefik service name such as `production-api-gateway-canary@file`.
+# A Traefik service name such as `production-api-gateway-canary@file`, or a Kubernetes
+# Service name such as `api-gateway-canary` (the same shape without the provider).
 LEAF_SERVICE = re.compile(r"[a-z0-9]([a-z0-9-]{0,118}[a-z0-9])?(@[a-z0-9-]{1,40})?")
+# A Kubernetes namespace: a DNS label.
+NAMESPACE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 TRACKS = ("stable", "canary")
+
+# The routers whose metrics the analysis reads, chosen by the environment's target.
+TRAEFIK = "traefik"  # target local: the local platform's Traefik
+INGRESS_NGINX = "ingress-nginx"  # target kubernetes: the cluster's ingress-nginx controller
+ROUTERS = (TRAEFIK, INGRESS_NGINX)
+ROUTER_OF_TARGET = {"local": TRAEFIK, "kubernetes": INGRESS_NGINX}
 
 
 def template_placeholders(template: str) -> list[str]:
@@ -166,8 +181,16 @@ def _checked_value(name: str, value: object) -> str:
     if name in ("stable", "canary"):
         if not LEAF_SERVICE.fullmatch(value):
             raise ValueError(
-                f"query variable {name}={value!r} is not a Traefik service name "
-                "such as production-api-gateway-canary@file"
+                f"query variable {name}={value!r} is not a router service name: a Traefik "
+                "service such as production-api-gateway-canary@file or a Kubernetes "
+                "Service such as api-gateway-canary"
+            )
+        return value
+    if name == "namespace":
+        if not NAMESPACE.fullmatch(value):
+            raise ValueError(
+                f"query variable namespace={value!r} is not a Kubernetes namespace "
+                "(a DNS label: lower-case letters, digits and '-', at most 63)"
             )
         return value
     raise ValueError(f"unknown query variable {name!r}; allowed: {', '.join(PLACEHOLDERS)}")
@@ -177,8 +200,9 @@ def render_query(template: str, **variables: str) -> str:
     """Fill the `{placeholder}`s of a PromQL template with validated values.
 
     Only the names in PLACEHOLDERS exist, every value is checked against its rule (names,
-    versions, durations, Traefik service names: never arbitrary text, so a value cannot
-    change the query's meaning), and every placeholder the template uses must be given.
+    versions, durations, router service names, namespaces: never arbitrary text, so a
+    value cannot change the query's meaning), and every placeholder the template uses
+    must be given.
     Raises ValueError naming the placeholder or value otherwise.
     """
     unknown = unknown_placeholders(template)
@@ -203,29 +227,100 @@ def leaf_service(environment: str, service: str, track: str) -> str:
     return f"{environment}-{service}-{track}@file"
 
 
+def canary_service_name(service: str) -> str:
+    """The Kubernetes Service (and Ingress) of the canary track, as helm/go-coffee names it."""
+    return f"{service}-canary"
+
+
+def router_of(target: str) -> str:
+    """The router whose metrics describe a canary on `target` (local or kubernetes)."""
+    try:
+        return ROUTER_OF_TARGET[target]
+    except KeyError:
+        raise ValueError(
+            f"target {target!r} has no router for canary metrics; known: "
+            f"{', '.join(ROUTER_OF_TARGET)}"
+        ) from None
+
+
 def query_vars(
-    environment: str, service: str, version: str, interval_seconds: int
+    environment: str,
+    service: str,
+    version: str,
+    interval_seconds: int,
+    *,
+    router: str = TRAEFIK,
+    namespace: str = "",
 ) -> dict[str, str]:
-    """The values of every placeholder for one canary of `service` in `environment`."""
-    return {
+    """The values of every placeholder for one canary of `service` in `environment`.
+
+    Every router gives every placeholder, so a query renders whatever the target:
+
+    - traefik (local platform): `{stable}` and `{canary}` are the Traefik leaf services
+      (`<env>-<service>-<track>@file`, the `service` label of `traefik_service_*`);
+      `{namespace}` is the environment, the nearest thing the local platform has.
+    - ingress-nginx (Kubernetes): `{stable}` is the stable Service and Ingress (the chart
+      names both `<service>`), `{canary}` the canary Service and Ingress
+      (`<service>-canary`), `{namespace}` the Kubernetes namespace. ingress-nginx counts a
+      canary request under the *stable* Ingress (`ingress="{stable}"`) with the `canary`
+      label set to the canary upstream `<namespace>-<canary service>-<port>`; stable
+      requests have `canary=""` (see `nginx_arm`).
+    """
+    names = {
         "service": service,
         "environment": environment,
         "version": version,
         "interval": f"{interval_seconds}s",
-        "stable": leaf_service(environment, service, "stable"),
-        "canary": leaf_service(environment, service, "canary"),
     }
+    if router == TRAEFIK:
+        return names | {
+            "stable": leaf_service(environment, service, "stable"),
+            "canary": leaf_service(environment, service, "canary"),
+            "namespace": environment,
+        }
+    if router == INGRESS_NGINX:
+        if not namespace:
+            raise ValueError(
+                f"ingress-nginx metrics of {service} in {environment} need the Kubernetes "
+                "namespace; set environments.<env>.kubernetes.namespace"
+            )
+        return names | {
+            "stable": service,
+            "canary": canary_service_name(service),
+            "namespace": namespace,
+        }
+    raise ValueError(f"router {router!r} is not one of {', '.join(ROUTERS)}")
 
 
 def render_metric(
-    metric: MetricSpec, *, environment: str, service: str, version: str, interval_seconds: int
+    metric: MetricSpec,
+    *,
+    environment: str,
+    service: str,
+    version: str,
+    interval_seconds: int,
+    router: str = TRAEFIK,
+    namespace: str = "",
 ) -> str:
-    """The PromQL to send for `metric` during the canary of `service` in `environment`."""
-    return render_query(metric.query, **query_vars(environment, service, version, interval_seconds))
+    """The PromQL to send for `metric` during the canary of `service` in `environment`.
+
+    A built-in metric reads the router's own series (`builtin_query`); a custom one is
+    its query as written, with the router's names in its placeholders.
+    """
+    query = metric.query
+    if router != TRAEFIK and metric.name in BUILTIN_METRICS:
+        # pipeline.yaml cannot change a built-in's query, only its threshold, so the name
+        # says which template it is (the carried text is Traefik's)
+        query = builtin_query(metric.name, router)
+    variables = query_vars(
+        environment, service, version, interval_seconds, router=router, namespace=namespace
+    )
+    return render_query(query, **variables)
 
 
 # --------------------------------------------------------------------------------------
-# Built-in metrics (Traefik's per-leaf-service series)
+# Built-in metrics: Traefik's per-leaf-service series (BUILTIN_METRICS, the local
+# platform) and ingress-nginx's per-Ingress series (NGINX_QUERIES, Kubernetes)
 # --------------------------------------------------------------------------------------
 
 
@@ -291,6 +386,84 @@ BUILTIN_METRICS: dict[str, MetricSpec] = {
         ),
     )
 }
+
+# ingress-nginx (controller/pkg/metric/collectors/socket.go) labels
+# `nginx_ingress_controller_requests` and `..._request_duration_seconds_bucket` with
+# status, method, path, namespace, ingress, service and canary (plus host and the
+# controller_* labels). A canary Ingress gets no location of its own: its backend is an
+# alternative upstream of the stable Ingress's location, so canary requests are counted
+# under the STABLE Ingress name (ingress-nginx#4026), and `canary` is
+# $proxy_alternative_upstream_name (rootfs/etc/nginx/lua/monitor.lua, added by
+# ingress-nginx#7696): "" for stable, the canary upstream `<namespace>-<service>-<port>`
+# for the canary. The `service` label stays the stable Service even for canary requests,
+# so it must not be used to tell the arms apart. Controllers without the `canary` label
+# (before #7696) leave the canary arm with no data: Inconclusive, never a pass.
+NGINX_REQUESTS = "nginx_ingress_controller_requests"
+NGINX_BUCKETS = "nginx_ingress_controller_request_duration_seconds_bucket"
+
+
+def nginx_arm(track: str) -> str:
+    """The label matchers (a template) of one arm's series in ingress-nginx's metrics."""
+    if track == "stable":
+        return 'namespace="{namespace}",ingress="{stable}",canary=""'
+    if track == "canary":
+        # the upstream's port is not known here; the prefix is unique within the Ingress
+        return 'namespace="{namespace}",ingress="{stable}",canary=~"{namespace}-{canary}-.+"'
+    raise ValueError(f"track {track!r} is not one of {', '.join(TRACKS)}")
+
+
+def _nginx_requests(track: str, selector: str = "") -> str:
+    return f"sum(rate({NGINX_REQUESTS}{{{nginx_arm(track)}{selector}}}[{{interval}}]))"
+
+
+def _nginx_success_ratio(track: str) -> str:
+    # the same `or 0 * total` as Traefik's: only 5xx must read 0, not "no data"
+    ok = _nginx_requests(track, ',status!~"5.."')
+    total = _nginx_requests(track)
+    return f"(({ok} or 0 * {total}) / {total})"
+
+
+def _nginx_p99(track: str) -> str:
+    return (
+        "histogram_quantile(0.99, sum by (le) (rate("
+        f"{NGINX_BUCKETS}{{{nginx_arm(track)}}}[{{interval}}])))"
+    )
+
+
+NGINX_QUERIES: dict[str, str] = {
+    "request-success-rate": _nginx_success_ratio("canary"),
+    "request-duration-p99": _nginx_p99("canary"),
+    "success-rate-vs-stable": (
+        f"{_nginx_success_ratio('canary')} - {_nginx_success_ratio('stable')}"
+    ),
+    "p99-vs-stable": f"{_nginx_p99('canary')} / {_nginx_p99('stable')}",
+}
+
+NGINX_REQUEST_COUNT_QUERY = (
+    f"sum(increase({NGINX_REQUESTS}{{{nginx_arm('canary')}}}[{{interval}}]))"
+)
+
+
+def builtin_query(name: str, router: str = TRAEFIK) -> str:
+    """The template of built-in metric `name` for `router`."""
+    if name not in BUILTIN_METRICS:
+        raise ValueError(
+            f"{name!r} is not a built-in metric; built-ins: {', '.join(BUILTIN_METRICS)}"
+        )
+    if router == TRAEFIK:
+        return BUILTIN_METRICS[name].query
+    if router == INGRESS_NGINX:
+        return NGINX_QUERIES[name]
+    raise ValueError(f"router {router!r} is not one of {', '.join(ROUTERS)}")
+
+
+def request_count_query(router: str = TRAEFIK) -> str:
+    """The template counting requests that reached the canary in the window (min_requests)."""
+    if router == TRAEFIK:
+        return REQUEST_COUNT_QUERY
+    if router == INGRESS_NGINX:
+        return NGINX_REQUEST_COUNT_QUERY
+    raise ValueError(f"router {router!r} is not one of {', '.join(ROUTERS)}")
 
 
 # --------------------------------------------------------------------------------------

@@ -19,6 +19,15 @@ one go. Every key left out takes DEFAULT_CANARY's value, so `canary: {}` is the 
           query: 'sum(rate(...{service="{canary}"}[{interval}]))'
           condition: "<="
           threshold: 0.2
+      # placeholders of a custom query: {service} {environment} {version} {interval}
+      # {stable} {canary} {namespace}; what the arms are called depends on the router
+      # (brewline.analysis.query_vars): on the local platform (Traefik) {stable} and
+      # {canary} are the leaf services `<env>-<service>-<track>@file` and {namespace} the
+      # environment; on Kubernetes (ingress-nginx) {stable} is the stable Service and
+      # Ingress, {canary} the canary's (`<service>-canary`), {namespace} the namespace,
+      # and canary requests are counted under ingress="{stable}" with
+      # canary=~"{namespace}-{canary}-.+" (stable ones have canary=""). The built-ins have
+      # a template for each router.
       steps:
         - set_weight: 10
         - pause: 10s
@@ -70,6 +79,7 @@ _SAMPLE_VARS = {
     "interval": "5s",
     "stable": "production-api-gateway-stable@file",
     "canary": "production-api-gateway-canary@file",
+    "namespace": "production",
 }
 
 

@@ -68,6 +68,7 @@ def test_query_vars_name_the_traefik_leaves() -> None:
         "interval": "5s",
         "stable": "production-api-gateway-stable@file",
         "canary": "production-api-gateway-canary@file",
+        "namespace": "production",  # the local platform has none: the environment
     }
     assert leaf_service("staging", "producer", "canary") == "staging-producer-canary@file"
     with pytest.raises(ValueError, match="track 'blue'"):
@@ -75,8 +76,8 @@ def test_query_vars_name_the_traefik_leaves() -> None:
 
 
 def test_unknown_placeholder_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"unknown placeholder\(s\) \{namespace\}"):
-        render_query('x{ns="{namespace}"}', **VARS)
+    with pytest.raises(ValueError, match=r"unknown placeholder\(s\) \{cluster\}"):
+        render_query('x{c="{cluster}"}', **VARS)
 
 
 def test_missing_value_is_refused() -> None:
@@ -85,8 +86,8 @@ def test_missing_value_is_refused() -> None:
 
 
 def test_unknown_variable_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown query variable 'namespace'"):
-        render_query("up", namespace="default")
+    with pytest.raises(ValueError, match="unknown query variable 'cluster'"):
+        render_query("up", cluster="default")
 
 
 @pytest.mark.parametrize(
@@ -97,8 +98,11 @@ def test_unknown_variable_is_refused() -> None:
         ("version", '1.0.0"}', "version '1.0.0\"}' is not allowed"),
         ("interval", "5s]) or vector(1", "is not a PromQL duration"),
         ("interval", "0s", "is not a PromQL duration"),
-        ("canary", 'a@file",code="200', "is not a Traefik service name"),
-        ("stable", "", "is not a Traefik service name"),
+        ("canary", 'a@file",code="200', "is not a router service name"),
+        ("stable", "", "is not a router service name"),
+        ("canary", "api-gateway-canary.+", "is not a router service name"),
+        ("namespace", 'prod",ingress=~".*', "is not a Kubernetes namespace"),
+        ("namespace", "Prod", "is not a Kubernetes namespace"),
     ],
 )
 def test_values_that_could_change_the_query_are_refused(

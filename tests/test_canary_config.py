@@ -193,7 +193,7 @@ def test_all_problems_are_listed_at_once() -> None:
             {"name": "request-duration-p99", "query": "up"},
             {
                 "name": "mine",
-                "query": 'sum(x{service="{canary}",ns="{namespace}"}[{interval}])',
+                "query": 'sum(x{service="{canary}",c="{cluster}"}[{interval}])',
                 "condition": "==",
                 "threshold": float("inf"),
             },
@@ -229,9 +229,9 @@ def test_all_problems_are_listed_at_once() -> None:
         "a custom metric needs query, condition and threshold",
         "canary.metrics[1]: 'request-duration-p99' is a built-in metric, so query cannot be "
         "changed (only threshold); give a custom metric a name of its own",
-        'canary.metrics[2].query: \'sum(x{service="{canary}",ns="{namespace}"}[{interval}])\' '
-        "uses unknown placeholder(s) {namespace}; allowed: {service}, {environment}, "
-        "{version}, {interval}, {stable}, {canary}",
+        'canary.metrics[2].query: \'sum(x{service="{canary}",c="{cluster}"}[{interval}])\' '
+        "uses unknown placeholder(s) {cluster}; allowed: {service}, {environment}, "
+        "{version}, {interval}, {stable}, {canary}, {namespace}",
         "canary.metrics[2].condition: '==' is not a condition; use one of: >=, <=, >, <",
         "canary.metrics[2].threshold: inf must be a finite number",
         "canary.metrics[3].name: metric 'Bad_Name' is not allowed: use lower-case letters, "

@@ -7,6 +7,8 @@ canary removed, stable untouched).
 
 An analysis measures every metric each `interval` through Prometheus and judges them with
 brewline.analysis (Argo Rollouts' rules; no data is never a pass, an outage is an Error).
+The router's metrics are read: Traefik's on the local platform, ingress-nginx's (from the
+cluster's Prometheus, `kubernetes.prometheus_url`) when the input has a Kubernetes spec.
 People steer it like `kubectl argo rollouts`: promote (skip the current pause), promote
 --full (skip every remaining step), pause, resume, abort (roll back now). Cancelling the
 workflow rolls the canary back too.
@@ -26,6 +28,8 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 with workflow.unsafe.imports_passed_through():
     from brewline import canary as c
     from brewline.analysis import (
+        INGRESS_NGINX,
+        TRAEFIK,
         AnalysisOutcome,
         Measurement,
         MetricSpec,
@@ -34,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         query_vars,
         render_metric,
         render_query,
+        request_count_query,
     )
     from brewline.approval import refusal
     from brewline.canary_config import CanaryStep
@@ -56,8 +61,12 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 # Requests the canary served in the window: fewer than min_requests makes a measurement
-# Inconclusive, so a canary nobody called can never pass.
+# Inconclusive, so a canary nobody called can never pass. Traefik's; the router's own is
+# brewline.analysis.request_count_query(router).
 REQUEST_COUNT = 'sum(increase(traefik_service_requests_total{service="{canary}"}[{interval}]))'
+# patch id: a canary with a Kubernetes spec reads ingress-nginx's metrics from the
+# cluster's Prometheus (before, it read Traefik names from the worker's Prometheus)
+ROUTER_METRICS = "kubernetes-canary-reads-ingress-nginx"
 # patch id: a promote sent while the canary does not wait is kept for its next pause
 EARLY_PROMOTE = "early-promote-skips-next-pause"
 LOAD_CHUNK_SECONDS = 600  # the load generator is restarted in chunks while the canary runs
@@ -271,10 +280,23 @@ class CanaryWorkflow:
         """
         cfg = self._in.canary
         spec = cfg.analysis
+        router, namespace, prometheus_url = self._metrics_source()
         names = query_vars(
-            self._in.environment, self._in.service, self._in.version, spec.interval_seconds
+            self._in.environment,
+            self._in.service,
+            self._in.version,
+            spec.interval_seconds,
+            router=router,
+            namespace=namespace,
         )
-        request = CountWindowInput(names["canary"], names["stable"], spec.interval_seconds)
+        request = CountWindowInput(
+            names["canary"],
+            names["stable"],
+            spec.interval_seconds,
+            prometheus_url=prometheus_url,
+            router=router,
+            namespace=namespace,
+        )
         step_windows: list[Window] = []
         errors_in_a_row = 0
         self._set_phase("analysing")
@@ -334,15 +356,37 @@ class CanaryWorkflow:
         except ActivityError as exc:  # the worker could not even ask: an Error, never a pass
             return CountWindowResult(error=failure_reason(exc))
 
+    def _metrics_source(self) -> tuple[str, str, str]:
+        """(router, namespace, Prometheus URL) whose metrics describe this canary.
+
+        A canary without a Kubernetes spec (the local platform) reads Traefik's series
+        from the worker's Prometheus ("" URL), exactly as before the patch, so its
+        histories replay unchanged; the patch is asked only for Kubernetes canaries.
+        """
+        spec = self._in.kubernetes
+        if spec is None or not workflow.patched(ROUTER_METRICS):
+            return TRAEFIK, "", ""
+        return INGRESS_NGINX, spec.namespace, spec.prometheus_url
+
     async def _measure_all(self) -> list[Measurement]:
         spec = self._in.canary.analysis
+        router, namespace, prometheus_url = self._metrics_source()
         names = query_vars(
-            self._in.environment, self._in.service, self._in.version, spec.interval_seconds
+            self._in.environment,
+            self._in.service,
+            self._in.version,
+            spec.interval_seconds,
+            router=router,
+            namespace=namespace,
         )
-        requests = await self._query(render_query(REQUEST_COUNT, **names), "requests")
+        count_query = REQUEST_COUNT if router == TRAEFIK else request_count_query(router)
+        requests = await self._query(render_query(count_query, **names), "requests", prometheus_url)
         count = requests.value if not requests.error else None
         results = await asyncio.gather(
-            *(self._query(self._render(metric), metric.name) for metric in spec.metrics)
+            *(
+                self._query(self._render(metric, router, namespace), metric.name, prometheus_url)
+                for metric in spec.metrics
+            )
         )
         now = workflow.now()
         taken = [
@@ -359,20 +403,22 @@ class CanaryWorkflow:
         self._measurements = (self._measurements + taken)[-200:]  # bounded workflow state
         return taken
 
-    def _render(self, metric: MetricSpec) -> str:
+    def _render(self, metric: MetricSpec, router: str, namespace: str) -> str:
         return render_metric(
             metric,
             environment=self._in.environment,
             service=self._in.service,
             version=self._in.version,
             interval_seconds=self._in.canary.analysis.interval_seconds,
+            router=router,
+            namespace=namespace,
         )
 
-    async def _query(self, query: str, name: str) -> MetricQueryResult:
+    async def _query(self, query: str, name: str, prometheus_url: str = "") -> MetricQueryResult:
         try:
             return await opts.call(
                 "query_metric",
-                MetricQueryInput(query),
+                MetricQueryInput(query, prometheus_url),
                 MetricQueryResult,
                 opts.METRIC_QUERY,
                 f"measure {name}",
