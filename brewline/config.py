@@ -91,7 +91,7 @@ def _webhook(value: object) -> str:
 
 
 def _prometheus_url(value: object) -> str:
-    url = nonempty(value).strip()
+    url = value.strip() if isinstance(value, str) else ""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         raise ValueError(

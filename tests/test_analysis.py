@@ -25,19 +25,27 @@ from brewline.analysis import (
     ERROR,
     FAILED,
     INCONCLUSIVE,
+    INGRESS_NGINX,
+    NGINX_BUCKETS,
+    NGINX_QUERIES,
+    NGINX_REQUESTS,
     REQUEST_COUNT_QUERY,
     RUNNING,
     SUCCESSFUL,
+    TRAEFIK,
     AnalysisOutcome,
     AnalysisSpec,
     Measurement,
     MetricSpec,
+    builtin_query,
     classify,
     decide,
     leaf_service,
     query_vars,
     render_metric,
     render_query,
+    request_count_query,
+    router_of,
     template_placeholders,
 )
 from brewline.canary_config import validate_canary
@@ -589,3 +597,177 @@ async def test_the_workflow_sandbox_runs_the_analysis(time_env: WorkflowEnvironm
         )
     assert outcome.phase == SUCCESSFUL
     assert [m.inconclusive for m in outcome.metrics] == [1]
+
+
+# ---- ingress-nginx (target kubernetes) ----------------------------------------------------
+
+NGINX_VARS = query_vars(
+    "production", "api-gateway", "1.0.0", 5, router=INGRESS_NGINX, namespace="go-coffee"
+)
+
+
+def test_query_vars_name_the_kubernetes_services_for_ingress_nginx() -> None:
+    assert NGINX_VARS == {
+        "service": "api-gateway",
+        "environment": "production",
+        "version": "1.0.0",
+        "interval": "5s",
+        "stable": "api-gateway",  # the stable Service and Ingress (helm/go-coffee)
+        "canary": "api-gateway-canary",  # the canary Service and Ingress
+        "namespace": "go-coffee",
+    }
+    assert router_of("local") == TRAEFIK and router_of("kubernetes") == INGRESS_NGINX
+    with pytest.raises(ValueError, match="need the Kubernetes namespace"):
+        query_vars("production", "api-gateway", "1.0.0", 5, router=INGRESS_NGINX)
+    with pytest.raises(ValueError, match="router 'envoy' is not one of traefik, ingress-nginx"):
+        query_vars("production", "api-gateway", "1.0.0", 5, router="envoy")
+    with pytest.raises(ValueError, match="target 'mars' has no router"):
+        router_of("mars")
+
+
+def test_builtins_have_an_ingress_nginx_template_on_the_stable_ingress() -> None:
+    assert set(NGINX_QUERIES) == set(BUILTIN_METRICS)
+    for name, metric in BUILTIN_METRICS.items():
+        rendered = render_metric(
+            metric,
+            environment="production",
+            service="api-gateway",
+            version="1.0.0",
+            interval_seconds=5,
+            router=INGRESS_NGINX,
+            namespace="go-coffee",
+        )
+        assert template_placeholders(rendered) == []
+        assert "traefik" not in rendered
+        # canary requests: under the stable Ingress, with the canary upstream's name
+        canary = 'ingress="api-gateway",canary=~"go-coffee-api-gateway-canary-.+"'
+        assert f'namespace="go-coffee",{canary}' in rendered, name
+        assert builtin_query(name, TRAEFIK) == metric.query
+        assert builtin_query(name, INGRESS_NGINX) == NGINX_QUERIES[name]
+    for comparison in ("success-rate-vs-stable", "p99-vs-stable"):
+        assert 'ingress="api-gateway",canary=""' in render_query(
+            NGINX_QUERIES[comparison], **NGINX_VARS
+        )
+    with pytest.raises(ValueError, match="'apdex' is not a built-in metric"):
+        builtin_query("apdex", INGRESS_NGINX)
+
+
+def test_a_custom_metric_keeps_its_query_with_the_routers_names() -> None:
+    custom = MetricSpec("queue", 'max(q{ns="{namespace}",svc="{canary}"}[{interval}])', "<=", 1)
+    rendered = render_metric(
+        custom,
+        environment="production",
+        service="api-gateway",
+        version="1.0.0",
+        interval_seconds=5,
+        router=INGRESS_NGINX,
+        namespace="go-coffee",
+    )
+    assert rendered == 'max(q{ns="go-coffee",svc="api-gateway-canary"}[5s])'
+    local = render_metric(
+        custom, environment="production", service="api-gateway", version="1.0.0", interval_seconds=5
+    )
+    assert local == 'max(q{ns="production",svc="production-api-gateway-canary@file"}[5s])'
+
+
+def nginx_counter(
+    ingress: str, canary: str, status: str, per_minute: int, start: int = 0
+) -> dict[str, str]:
+    """A series as ingress-nginx exports it (controller labels and the `service` label,
+    which names the stable Service even for canary requests, included)."""
+    return {
+        "series": (
+            f'{NGINX_REQUESTS}{{controller_class="k8s.io/ingress-nginx",'
+            'controller_namespace="ingress-nginx",controller_pod="ingress-nginx-controller-1",'
+            f'namespace="e",ingress="{ingress}",service="{ingress}",canary="{canary}",'
+            f'status="{status}",method="GET",path="/",host="go-coffee.example.com"}}'
+        ),
+        "values": f"{start}+{per_minute}x10",
+    }
+
+
+def nginx_histogram(ingress: str, canary: str, per_minute: dict[str, int]) -> list[dict[str, str]]:
+    return [
+        {
+            "series": (
+                f'{NGINX_BUCKETS}{{controller_pod="ingress-nginx-controller-1",namespace="e",'
+                f'ingress="{ingress}",service="{ingress}",canary="{canary}",status="200",'
+                f'method="GET",path="/",le="{le}"}}'
+            ),
+            "values": f"0+{count}x10",
+        }
+        for le, count in per_minute.items()
+    ]
+
+
+def nginx_builtin(name: str, service: str) -> str:
+    return render_query(
+        NGINX_QUERIES[name],
+        **query_vars("e", service, "1.0.0", 300, router=INGRESS_NGINX, namespace="e"),
+    )
+
+
+def test_nginx_builtin_queries_on_the_prometheus_engine(tmp_path: Path) -> None:
+    """The ingress-nginx templates on Prometheus's own engine (promtool), with series
+    shaped as ingress-nginx exports them: the canary under the stable Ingress name."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool comes with the Debian prometheus package (make setup)"
+    series = [
+        # healthy: the canary's requests carry canary="e-healthy-canary-8080"
+        nginx_counter("healthy", "e-healthy-canary-8080", "200", 60),
+        nginx_counter("healthy", "", "200", 60),
+        *nginx_histogram("healthy", "e-healthy-canary-8080", FAST),
+        *nginx_histogram("healthy", "", FAST),
+        # 10% errors and slow on the canary; stable has a few 404s (not errors)
+        nginx_counter("bad", "e-bad-canary-8080", "200", 54),
+        nginx_counter("bad", "e-bad-canary-8080", "503", 6),
+        nginx_counter("bad", "", "200", 50),
+        nginx_counter("bad", "", "404", 10),
+        *nginx_histogram("bad", "e-bad-canary-8080", SLOW),
+        *nginx_histogram("bad", "", FAST),
+        # nothing but 500s from the canary
+        nginx_counter("down", "e-down-canary-8080", "500", 60),
+        # another Ingress's canary: never counted for "bad"
+        nginx_counter("bad-other", "e-bad-canary-8080", "500", 600),
+        # canary idle in the window
+        nginx_counter("idle", "e-idle-canary-8080", "200", 0, start=42),
+    ]
+    tests = [
+        expect(nginx_builtin("request-success-rate", "healthy"), 1.0),
+        expect(nginx_builtin("request-success-rate", "bad"), 0.9),
+        expect(nginx_builtin("request-success-rate", "down"), 0.0),  # not "no data"
+        expect(nginx_builtin("request-success-rate", "idle"), math.nan),
+        expect(nginx_builtin("request-success-rate", "absent"), None),
+        expect(nginx_builtin("success-rate-vs-stable", "healthy"), 0.0),
+        expect(nginx_builtin("success-rate-vs-stable", "bad"), 0.9 - 1.0),
+        expect(nginx_builtin("request-duration-p99", "healthy"), 0.099),
+        expect(nginx_builtin("request-duration-p99", "bad"), 0.995),
+        expect(nginx_builtin("request-duration-p99", "absent"), None),
+        expect(nginx_builtin("p99-vs-stable", "healthy"), 1.0),
+        expect(nginx_builtin("p99-vs-stable", "bad"), 0.995 / 0.099),
+        expect(
+            render_query(
+                request_count_query(INGRESS_NGINX),
+                **query_vars("e", "bad", "1.0.0", 300, router=INGRESS_NGINX, namespace="e"),
+            ),
+            300.0,  # the canary's 60 a minute over 5 minutes, stable's not counted
+        ),
+    ]
+    test_file = tmp_path / "nginx_builtins_test.yml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "evaluation_interval": "1m",
+                "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": tests}],
+            }
+        )
+    )
+    done = subprocess.run(
+        [promtool, "test", "rules", str(test_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout

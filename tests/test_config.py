@@ -157,3 +157,31 @@ def test_durations(text: object, seconds: int) -> None:
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError, match=r"duration|negative"):
         parse_duration(text)
+
+
+def kubernetes_production(**spec: Any) -> dict[str, Any]:
+    data = repo_pipeline()
+    data["environments"]["production"]["target"] = "kubernetes"
+    data["environments"]["production"]["kubernetes"] = {"namespace": "go-coffee", **spec}
+    return data
+
+
+def test_a_kubernetes_environment_names_the_prometheus_that_scrapes_its_ingress() -> None:
+    url = "https://prometheus.monitoring.svc:9090/prom"
+    production = validate(kubernetes_production(prometheus_url=url)).environment("production")
+    assert production.kubernetes is not None
+    assert production.kubernetes.prometheus_url == url
+    default = validate(kubernetes_production()).environment("production").kubernetes
+    assert default is not None and default.prometheus_url == ""  # the worker's own
+
+
+@pytest.mark.parametrize(
+    "url", ["prometheus:9090", "ftp://prometheus", "http://", "http://p:9090/?q=up", "", 9090]
+)
+def test_a_prometheus_url_that_is_not_http_is_one_clear_problem(url: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate(kubernetes_production(prometheus_url=url))
+    assert len(info.value.problems) == 1, info.value.problems
+    (problem,) = info.value.problems
+    assert problem.startswith("environments.production.kubernetes.prometheus_url: ")
+    assert "http(s) URL of the Prometheus that scrapes the cluster's ingress-nginx" in problem
