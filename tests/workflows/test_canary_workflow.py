@@ -25,6 +25,8 @@ from brewline.model import (
     CountWindowInput,
     CountWindowResult,
     Deployment,
+    KubernetesSpec,
+    MetricQueryInput,
     MetricQueryResult,
 )
 from tests.workflows.fakes import FakeWorld, healthy_metrics, healthy_window, new_worker
@@ -454,3 +456,103 @@ async def test_uncountable_windows_are_errors_then_roll_back(time_env: WorkflowE
     assert result.outcome == "rolled-back"
     assert result.reason.startswith("3 windows in a row could not be counted")
     assert "exceeds consecutive_error_limit 2" in result.reason
+
+
+# ---------------------------------------------------------------- the router's metrics
+CLUSTER_PROMETHEUS = "http://prometheus.monitoring.svc:9090"
+
+
+def kubernetes_input(cfg: CanaryConfig, prometheus_url: str = CLUSTER_PROMETHEUS) -> c.CanaryInput:
+    """The canary of api-gateway on a Kubernetes target: ingress-nginx routes it."""
+    inp = canary_input(cfg)
+    inp.target = "kubernetes"
+    inp.kubernetes = KubernetesSpec(namespace="go-coffee", prometheus_url=prometheus_url)
+    return inp
+
+
+async def run_canary(
+    env: WorkflowEnvironment, world: FakeWorld, inp: c.CanaryInput
+) -> c.CanaryResult:
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(env.client, world, queue):
+        handle = await env.client.start_workflow(
+            CanaryWorkflow.run, inp, id=f"canary-{uuid.uuid4()}", task_queue=queue
+        )
+        return await handle.result()
+
+
+def queries(world: FakeWorld) -> list[MetricQueryInput]:
+    return [arg for name, arg in world.log if name == "query_metric"]
+
+
+async def test_a_kubernetes_canary_reads_ingress_nginx_from_the_clusters_prometheus(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = world_with()
+    steps = [CanaryStep("set_weight", weight=10), CanaryStep("analysis")]
+    result = await run_canary(time_env, world, kubernetes_input(config(steps)))
+    assert result.outcome == "promoted"
+    asked = queries(world)
+    assert len(asked) == 3 * 3  # 3 rounds x (2 metrics + the request count)
+    assert {q.prometheus_url for q in asked} == {CLUSTER_PROMETHEUS}
+    canary = 'namespace="go-coffee",ingress="api-gateway",canary=~"go-coffee-api-gateway-canary-.+"'
+    for q in asked:
+        assert "traefik" not in q.query and "@file" not in q.query
+        assert canary in q.query
+    count = "sum(increase(nginx_ingress_controller_requests{" + canary + "}[5s]))"
+    assert count in {q.query for q in asked}
+    assert any("nginx_ingress_controller_request_duration_seconds_bucket" in q.query for q in asked)
+
+
+async def test_a_local_canary_keeps_traefiks_names_and_the_workers_prometheus(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = world_with()
+    steps = [CanaryStep("set_weight", weight=10), CanaryStep("analysis")]
+    result = await run_canary(time_env, world, canary_input(config(steps)))
+    assert result.outcome == "promoted"
+    asked = queries(world)
+    assert {q.prometheus_url for q in asked} == {""}
+    assert all('service="production-api-gateway-canary@file"' in q.query for q in asked)
+    assert not any("nginx" in q.query for q in asked)
+
+
+async def test_a_kubernetes_canary_without_a_prometheus_url_asks_the_workers(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = world_with()
+    steps = [CanaryStep("set_weight", weight=10), CanaryStep("analysis")]
+    result = await run_canary(time_env, world, kubernetes_input(config(steps), prometheus_url=""))
+    assert result.outcome == "promoted"
+    asked = queries(world)
+    assert {q.prometheus_url for q in asked} == {""}
+    assert all("nginx_ingress_controller" in q.query for q in asked)
+
+
+async def test_the_sequential_judge_counts_ingress_nginx_arms_on_kubernetes(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = world_with()
+    steps = [CanaryStep("set_weight", weight=10), CanaryStep("analysis")]
+    result = await run_canary(time_env, world, kubernetes_input(judged(steps)))
+    assert result.outcome == "promoted"
+    windows = [arg for name, arg in world.log if name == "count_window"]
+    assert windows
+    assert {(w.router, w.namespace, w.prometheus_url) for w in windows} == {
+        ("ingress-nginx", "go-coffee", CLUSTER_PROMETHEUS)
+    }
+    assert {(w.canary_service, w.stable_service) for w in windows} == {
+        ("api-gateway-canary", "api-gateway")
+    }
+
+
+async def test_the_sequential_judge_counts_traefik_arms_on_the_local_platform(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = world_with()
+    steps = [CanaryStep("set_weight", weight=10), CanaryStep("analysis")]
+    result = await run_canary(time_env, world, canary_input(judged(steps)))
+    assert result.outcome == "promoted"
+    windows = [arg for name, arg in world.log if name == "count_window"]
+    assert windows
+    assert {(w.router, w.namespace, w.prometheus_url) for w in windows} == {("traefik", "", "")}
