@@ -80,6 +80,9 @@ class FakeWorld:
     windows: Callable[[CountWindowInput], CountWindowResult] = field(
         default=lambda inp: healthy_window(inp)
     )
+    # infra: the plan and the outputs of each Terraform root (by terraform_dir)
+    plans: dict[str, TerraformPlanResult] = field(default_factory=dict)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def _record(self, name: str, arg: Any) -> None:
         self.calls[name] += 1
@@ -121,12 +124,14 @@ class FakeWorld:
         @activity.defn(name="terraform_plan")
         async def terraform_plan(inp: TerraformPlanInput) -> TerraformPlanResult:
             world._record("terraform_plan", inp)
-            return TerraformPlanResult("/tmp/plan.tfplan", "abc123", 1, 0, 0, [])
+            default = TerraformPlanResult("/tmp/plan.tfplan", "abc123", 1, 0, 0, [])
+            return world.plans.get(inp.terraform_dir, default)
 
         @activity.defn(name="terraform_apply")
         async def terraform_apply(inp: TerraformApplyInput) -> TerraformApplyResult:
             world._record("terraform_apply", inp)
-            return TerraformApplyResult({"registry": "127.0.0.1:5000"}, True)
+            outputs = world.outputs.get(inp.terraform_dir, {"registry": "127.0.0.1:5000"})
+            return TerraformApplyResult(outputs, True)
 
         @activity.defn(name="describe_service")
         async def describe_service(inp: DescribeInput) -> DescribeResult:
