@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
@@ -218,8 +219,14 @@ class KubernetesTarget:
         if api_client is None or helm is None:
             access = eks or EksAccess(settings.home_path / "kube")
 
+            clients: dict[tuple[str, str], k8s.ApiClient] = {}
+
             def default_api(spec: KubernetesSpec) -> k8s.ApiClient:
-                return access.api_client(spec.cluster, spec.region)
+                # one client (connection pool, token renewed inside) per cluster
+                key = (spec.cluster, spec.region)
+                if key not in clients:
+                    clients[key] = access.api_client(spec.cluster, spec.region)
+                return clients[key]
 
             def default_helm(spec: KubernetesSpec, log_path: Path) -> Helm:
                 return Helm(
@@ -287,6 +294,11 @@ class KubernetesTarget:
                 "InvalidConfig",
             )
         return chart
+
+    def _default_canary_services(self, spec: KubernetesSpec) -> list[str]:
+        """The keys of canary.services in the chart's own values.yaml."""
+        defaults = yaml.safe_load((self.chart(spec) / "values.yaml").read_text()) or {}
+        return list(((defaults.get("canary") or {}).get("services") or {}).keys())
 
     def values_args(self, spec: KubernetesSpec, state_file: Path | None) -> list[str]:
         """The value arguments of an upgrade: the environment's values files, the file
@@ -731,7 +743,9 @@ class KubernetesTarget:
         for revision in sorted(history, key=lambda r: r.revision, reverse=True)[1:]:
             old = await self._values(ctx, revision.revision) or {}
             old_svc = (old.get("services") or {}).get(ctx.service) or {}
-            if (old_svc.get("image") or {}).get("digest") != _digest(previous.image):
+            # an unpinned `previous` (installed by hand with a tag) matches a revision
+            # that had no digest for the service
+            if ((old_svc.get("image") or {}).get("digest") or "") != _digest(previous.image):
                 continue
             if (old_svc.get("env") or {}) != (previous.env or {}):
                 continue
@@ -752,7 +766,8 @@ class KubernetesTarget:
                 canary = state.get("canary") or {}
                 if ctx.service in (canary.get("services") or {}):
                     changed = True
-                    canary["services"][ctx.service] = None
+                    defaults = self._default_canary_services(ctx.spec)
+                    _drop(canary["services"], ctx.service, defaults)
                     if not [v for v in canary["services"].values() if v]:
                         canary["enabled"] = False
                 computed = await ctx.helm.get_values(
@@ -808,11 +823,14 @@ class KubernetesTarget:
             state = await self._live_state(ctx, values)
             block = state.setdefault("canary", {})
             services = block.get("services") or {}
-            # The chart's defaults list api-gateway under canary.services: null removes
-            # every entry but this one and those of other running canaries.
-            for name in ("api-gateway", *services.keys()):
-                if name != ctx.service and not ((services.get(name) or {}).get("image") or {}):
-                    services[name] = None
+            # Every entry of canary.services gets a canary while canary.enabled, and the
+            # chart's defaults have entries without an image: null removes every entry
+            # but this one and those of other running canaries.
+            defaults = self._default_canary_services(ctx.spec)
+            for name in {*defaults, *services}:
+                image = (services.get(name) or {}).get("image") or {}
+                if name != ctx.service and not (image.get("digest") or image.get("tag")):
+                    _drop(services, name, defaults)
             services[ctx.service] = {"image": {"tag": tag, "digest": digest}}
             block.update(enabled=True, weight=0, env=dict(input.env), services=services)
             await self._upgrade(ctx, state, "canary")
@@ -908,12 +926,22 @@ class KubernetesTarget:
             if block.get("enabled") and ctx.service in (block.get("services") or {}):
                 state = await self._live_state(ctx, values)
                 canary = state["canary"]
-                canary["services"][ctx.service] = None
+                _drop(canary["services"], ctx.service, self._default_canary_services(ctx.spec))
                 others = [n for n, v in canary["services"].items() if v and n != ctx.service]
                 if not others:
                     canary.update(enabled=False, weight=0, env={})
                 await self._upgrade(ctx, state, "end-canary")
         await self._wait_gone(ctx, ctx.canary_name)
+
+
+def _drop(services: dict[str, Any], name: str, defaults: list[str]) -> None:
+    """Remove `name` from canary.services: null deletes a key of the chart's defaults
+    (helm's rule); a key the defaults lack must be left out instead (null would stay
+    and fail the schema)."""
+    if name in defaults:
+        services[name] = None
+    else:
+        services.pop(name, None)
 
 
 def _without_service(values: dict[str, Any], service: str) -> dict[str, Any]:

@@ -618,9 +618,9 @@ class FakeKubeApi:
                 if time.monotonic() >= deadline:
                     break
                 time.sleep(0.02)
+            handler.end_stream()
         except (BrokenPipeError, ConnectionResetError):
-            return
-        handler.end_stream()
+            return  # the client stopped watching (it saw what it waited for)
 
     def _proxy(self, handler: _Handler, namespace: str, service: str, path: str) -> None:
         name = service.partition(":")[0]

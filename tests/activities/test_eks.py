@@ -224,3 +224,23 @@ def test_kubeconfig_for_helm_has_no_secret_and_its_exec_user_prints_a_token(
     assert url.startswith(moto + "/?Action=GetCallerIdentity")
     assert "X-Amz-Expires=60" in url
     assert str(REPO_ROOT) in {e["value"] for e in exec_user["env"]}
+
+
+def test_kubernetes_target_uses_eks_credentials_by_default(
+    tmp_path: Path, moto: str, cluster: dict[str, str]
+) -> None:
+    from activities.kubernetes_target import KubernetesTarget
+    from brewline.model import KubernetesSpec
+    from brewline.platform import PlatformSettings
+
+    target = KubernetesTarget(PlatformSettings(home=str(tmp_path)), eks=access(tmp_path, moto))
+    spec = KubernetesSpec(namespace="staging", cluster=CLUSTER, region=REGION)
+    api = target.api_client(spec)
+    assert api.configuration.host == cluster["endpoint"]
+    assert target.api_client(spec) is api, "one client per cluster"
+    helm = target.helm(spec, tmp_path / "helm.log")
+    assert helm.kubeconfig is not None
+    kubeconfig = yaml.safe_load(helm.kubeconfig.read_text())
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == cluster["endpoint"]
+    assert "exec" in kubeconfig["users"][0]["user"]
+    assert "token" not in kubeconfig["users"][0]["user"]

@@ -613,3 +613,62 @@ async def test_concurrent_deploys_of_two_services_keep_both(
     )
     assert pod_image(fake, "api-gateway") == image("api-gateway", "a")
     assert pod_image(fake, "producer") == image("producer", "c")
+
+
+async def test_restore_to_a_release_installed_by_hand_rolls_back_to_it(
+    tmp_path: Path, target: KubernetesTarget, fake: FakeKubeApi
+) -> None:
+    """The chart installed before brewline (image by tag): what describe reports is not
+    pinned, and restore finds the revision that ran it."""
+    kubeconfig = tmp_path / "fake.kubeconfig"
+    by_hand = Helm(
+        log_path=tmp_path / "by-hand.log", kubeconfig=kubeconfig, openapi_validation=False
+    )
+    await by_hand.upgrade_install(
+        "go-coffee",
+        REPO_ROOT / "helm" / "go-coffee",
+        namespace=NS,
+        values=target.values_args(spec(), None),  # the same files and infra outputs
+    )
+    before = await target.describe(
+        DescribeInput("rel-k8s", ENV, "kubernetes", "api-gateway", spec())
+    )
+    assert before.running is not None and "@" not in before.running.image
+    await target.deploy(deploy_input("api-gateway", "1.1.0", "b"))
+    await target.restore(
+        RestoreInput("rel-k8s", ENV, "kubernetes", "api-gateway", before.running, spec())
+    )
+    assert pod_image(fake, "api-gateway") == before.running.image
+    assert helm_releases(fake)[-1]["info"]["description"] == "Rollback to 1"
+
+
+async def test_a_canary_of_another_listed_service_runs_without_the_default_one(
+    target: KubernetesTarget, fake: FakeKubeApi
+) -> None:
+    both = spec(canary_services=["api-gateway", "producer"])
+    await target.deploy(deploy_input("producer", "2.0.0", "c", kubernetes=both))
+    state = await target.deploy_canary(
+        CanaryDeployInput(
+            "rel-k8s",
+            ENV,
+            "kubernetes",
+            "producer",
+            "2.1.0",
+            image("producer", "d"),
+            kubernetes=both,
+        )
+    )
+    assert state.canary is not None and state.canary.image == image("producer", "d")
+    assert pod_image(fake, "producer-canary") == image("producer", "d")
+    assert fake.get("deployments", NS, "api-gateway-canary") is None
+    # no canary Ingress for a service the ingress does not route to: no weight to set
+    with pytest.raises(ApplicationError) as caught:
+        await target.set_canary_weight(
+            SetWeightInput("rel-k8s", ENV, "kubernetes", "producer", 10, both)
+        )
+    assert caught.value.type == "InvalidInput"
+    ended = await target.rollback_canary(
+        CanaryEndInput("rel-k8s", ENV, "kubernetes", "producer", both)
+    )
+    assert ended.canary is None
+    assert fake.get("deployments", NS, "producer-canary") is None
