@@ -230,16 +230,27 @@ def validate(data: object, source: str = "pipeline.yaml") -> PipelineConfig:
                     f"environments.{name}.kubernetes is only read with target: kubernetes "
                     f"(the target is {target!r}); remove it or change the target"
                 )
-        environments.append(
-            EnvironmentConfig(
-                name=name,
-                target=target,
-                requires_approval=env.get("requires_approval", False, flag),
-                strategy=env.get("strategy", "direct", _strategy),
-                kubernetes=kubernetes,
-                terraform_dir=env.get("terraform_dir", "", relative_path),
-            )
+        environment = EnvironmentConfig(
+            name=name,
+            target=target,
+            requires_approval=env.get("requires_approval", False, flag),
+            strategy=env.get("strategy", "direct", _strategy),
+            kubernetes=kubernetes,
+            terraform_dir=env.get("terraform_dir", "", relative_path),
         )
+        # the worker's own Prometheus never sees the cluster's ingress-nginx: the analysis
+        # would only ever read "no data"
+        canary_on_kubernetes = kubernetes is not None and environment.strategy == "canary"
+        given = isinstance(env.data.get("kubernetes"), dict) and (
+            "prometheus_url" in env.data["kubernetes"]
+        )
+        if canary_on_kubernetes and not given:  # a bad one is already a problem
+            problems.append(
+                f"environments.{name}.kubernetes.prometheus_url is required with strategy "
+                "canary: the http(s) URL of the Prometheus that scrapes the cluster's "
+                "ingress-nginx"
+            )
+        environments.append(environment)
         env.finish()
 
     # The canary section is read whenever it is there (so its mistakes show even before an

@@ -171,8 +171,10 @@ def test_a_kubernetes_environment_names_the_prometheus_that_scrapes_its_ingress(
     production = validate(kubernetes_production(prometheus_url=url)).environment("production")
     assert production.kubernetes is not None
     assert production.kubernetes.prometheus_url == url
-    default = validate(kubernetes_production()).environment("production").kubernetes
-    assert default is not None and default.prometheus_url == ""  # the worker's own
+    direct = kubernetes_production()
+    direct["environments"]["production"]["strategy"] = "direct"
+    default = validate(direct).environment("production").kubernetes
+    assert default is not None and default.prometheus_url == ""  # no canary: none needed
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ def test_the_aws_example_points_both_environments_at_kubernetes() -> None:
     assert staging.kubernetes.cluster == ""  # from the root's output cluster_name
     assert production.kubernetes.timeout_seconds == 15 * 60
     assert production.kubernetes.canary_services == ["api-gateway"]
+    assert production.kubernetes.prometheus_url.startswith("https://")
     assert staging.kubernetes.values_from_outputs["managedServices.redis.host"] == "redis_endpoint"
     # every file it names is in the tree, and each Terraform root has the outputs it reads
     for env in config.environments:
@@ -96,6 +97,10 @@ def staging_kubernetes(d: dict[str, Any]) -> dict[str, Any]:
         (
             lambda d: d["environments"]["staging"].update(target="local"),
             "environments.staging.kubernetes is only read with target: kubernetes",
+        ),
+        (
+            lambda d: d["environments"]["production"]["kubernetes"].pop("prometheus_url"),
+            "environments.production.kubernetes.prometheus_url is required with strategy canary",
         ),
         (
             lambda d: d["environments"]["production"].update(terraform_dir="../infra"),
