@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 from activities.deploy import DeployActivities
 from activities.golang import GoActivities
 from activities.images import ImageActivities
+from activities.kubernetes_target import KubernetesTarget
 from activities.load import LoadActivities
 from activities.local_target import LocalTarget
 from activities.notify import NotifyActivities
@@ -46,7 +47,10 @@ def build_activities(settings: PlatformSettings) -> list[Callable[..., Any]]:
     semgrep = SemgrepActivities(settings)
     images = ImageActivities(settings)
     terraform = TerraformActivities(settings)
-    deploy = DeployActivities({"local": LocalTarget(settings)})
+    # target names are what `environments.<env>.target` in pipeline.yaml says
+    deploy = DeployActivities(
+        {"local": LocalTarget(settings), "kubernetes": KubernetesTarget(settings)}
+    )
     prometheus = PrometheusActivities(settings)
     load = LoadActivities(settings)
     return [

@@ -7,6 +7,7 @@ Activities are called by name so the workflow never imports their implementation
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -92,6 +93,20 @@ RESTORE = ActivityOptions(
     retry=_retry(20, INVALID_CONFIG),
     cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
+
+
+def for_rollout(options: ActivityOptions, rollout_timeout_seconds: int | None) -> ActivityOptions:
+    """`options` long enough for a Kubernetes rollout (None: the local target's own).
+
+    A Kubernetes deploy waits up to the spec's rollout timeout for readiness, and a
+    promotion waits twice (stable, then the canary's removal), plus helm's own time.
+    """
+    if rollout_timeout_seconds is None:
+        return options
+    needed = timedelta(seconds=2 * rollout_timeout_seconds + 300)
+    return dataclasses.replace(options, start_to_close=max(options.start_to_close, needed))
+
+
 # Prometheus outages come back as a result with `error` (an Error measurement), not as a
 # failure; only a worker that cannot run the query at all is retried, briefly.
 METRIC_QUERY = ActivityOptions(

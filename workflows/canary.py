@@ -112,7 +112,7 @@ class CanaryWorkflow:
                     inp.kubernetes,
                 ),
                 TrafficState,
-                opts.DEPLOY,
+                self._rollout(opts.DEPLOY),
                 f"start canary {inp.service} {inp.version} in {inp.environment}",
             )
             if inp.canary.traffic == "load-generator":
@@ -134,7 +134,7 @@ class CanaryWorkflow:
             "promote_canary",
             self._end_input(),
             TrafficState,
-            opts.DEPLOY,
+            self._rollout(opts.DEPLOY),
             f"promote canary {inp.service} {inp.version}",
         )
         self._weight = 100
@@ -178,7 +178,7 @@ class CanaryWorkflow:
                 self._in.kubernetes,
             ),
             TrafficState,
-            opts.DEPLOY,
+            self._rollout(opts.DEPLOY),
             f"canary {self._in.service} to {weight}%",
         )
         self._weight = weight
@@ -498,11 +498,15 @@ class CanaryWorkflow:
             "rollback_canary",
             self._end_input(),
             TrafficState,
-            opts.RESTORE,
+            self._rollout(opts.RESTORE),
             f"roll back canary {self._in.service} {self._in.version}",
         )
         self._weight = 0
         self._set_phase("rolled-back")
+
+    def _rollout(self, options: opts.ActivityOptions) -> opts.ActivityOptions:
+        spec = self._in.kubernetes
+        return opts.for_rollout(options, spec.timeout_seconds if spec else None)
 
     def _end_input(self) -> CanaryEndInput:
         return CanaryEndInput(

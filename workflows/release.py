@@ -552,7 +552,7 @@ class ReleaseWorkflow:
                 kubernetes=kubernetes,
             ),
             DeployResult,
-            opts.DEPLOY,
+            opts.for_rollout(opts.DEPLOY, kubernetes.timeout_seconds if kubernetes else None),
             summary=f"deploy {service} {self._request.version} to {env.name}",
         )
         self._deployments[(env.name, service)] = result.deployed
@@ -638,7 +638,9 @@ class ReleaseWorkflow:
                         kubernetes=undo.kubernetes,
                     ),
                     RestoreResult,
-                    opts.RESTORE,
+                    opts.for_rollout(
+                        opts.RESTORE, undo.kubernetes.timeout_seconds if undo.kubernetes else None
+                    ),
                     summary=f"restore {undo.service} in {undo.environment}",
                 )
             except ActivityError as exc:
