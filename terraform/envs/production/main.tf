@@ -33,7 +33,9 @@ module "network" {
   enable_nat_gateway = true
   single_nat_gateway = var.single_nat_gateway
   cluster_name       = local.name
-  tags               = local.tags
+
+  flow_logs_retention_days = var.flow_logs_retention_days
+  tags                     = local.tags
 }
 
 module "eks" {

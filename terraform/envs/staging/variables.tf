@@ -102,6 +102,12 @@ variable "single_nat_gateway" {
   default     = false
 }
 
+variable "flow_logs_retention_days" {
+  description = "Days of VPC flow logs in CloudWatch Logs (0: off)."
+  type        = number
+  default     = 90
+}
+
 # ---- EKS -----------------------------------------------------------------------------
 
 variable "kubernetes_version" {

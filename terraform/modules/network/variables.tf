@@ -63,3 +63,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "flow_logs_retention_days" {
+  description = "Keep VPC flow logs (all traffic, accepted and rejected) in CloudWatch Logs this many days; 0 turns them off."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.flow_logs_retention_days)
+    error_message = "flow_logs_retention_days must be 0 (off) or a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
