@@ -9,7 +9,8 @@ own Terraform setup and nothing lands in the repository tree:
   the configuration), `TF_IN_AUTOMATION=1`, `TF_INPUT=0`;
 - the backend is read from the configuration's `.tf` files: a `backend "local"` (or
   none) gets its state path at init,
-  `-backend-config=path=<settings.terraform_dir>/local.tfstate`; any other backend
+  `-backend-config=path=<settings.terraform_dir>/state/<root>.tfstate` (one state per
+  root, so the release's several roots never share one); any other backend
   (`backend "s3" {}` of envs/staging and envs/production, a partial configuration)
   gets `-backend-config=<config>/backend.hcl` when that file exists.
 
@@ -61,6 +62,12 @@ BACKEND_FILE = "backend.hcl"
 _BACKEND_BLOCK = re.compile(r'^\s*backend\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _LINE_COMMENT = re.compile(r"^\s*(#|//).*$", re.MULTILINE)
+
+
+def state_path(settings: PlatformSettings, terraform_dir: str) -> Path:
+    """Where a local-backend root keeps its state: one file per root (by its path)."""
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "-", terraform_dir.strip("/")).strip("-") or "root"
+    return settings.terraform_dir / "state" / f"{slug}.tfstate"
 
 
 class TerraformStateLocked(Exception):
@@ -196,10 +203,6 @@ class TerraformActivities:
         return TerraformApplyResult(outputs=await self._outputs(ws), applied=True)
 
     # ---- steps -------------------------------------------------------------------------
-    @property
-    def _state_path(self) -> Path:
-        return self.settings.terraform_dir / "local.tfstate"
-
     def _workspace(self, release_id: str, source: str, terraform_dir: str) -> _Workspace:
         config_dir = (Path(source) / terraform_dir).resolve()
         if not (config_dir.is_dir() and any(config_dir.glob("*.tf"))):
@@ -217,7 +220,7 @@ class TerraformActivities:
         data_dir.mkdir(parents=True, exist_ok=True)
         backend = _backend_type(config_dir)
         if backend == "local":
-            state = str(self._state_path)
+            state = str(state_path(self.settings, terraform_dir))
         else:
             state = f'backend "{backend}" configured by {config_dir / BACKEND_FILE}'
         return _Workspace(
@@ -286,8 +289,8 @@ class TerraformActivities:
         # -reconfigure: the state path may differ from the last init (another home)
         backend_config: dict[str, str] | str | None
         if ws.backend == "local":
-            self._state_path.parent.mkdir(parents=True, exist_ok=True)
-            backend_config = {"path": str(self._state_path)}
+            Path(ws.state).parent.mkdir(parents=True, exist_ok=True)
+            backend_config = {"path": ws.state}
         elif (ws.config_dir / BACKEND_FILE).is_file():
             # a partial configuration (bucket, key, region, lock table) kept beside the .tf
             backend_config = str(ws.config_dir / BACKEND_FILE)

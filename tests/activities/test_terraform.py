@@ -18,7 +18,12 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.terraform import TerraformActivities, TerraformStateLocked, _backend_type
+from activities.terraform import (
+    TerraformActivities,
+    TerraformStateLocked,
+    _backend_type,
+    state_path,
+)
 from brewline.model import (
     TerraformApplyInput,
     TerraformPlanInput,
@@ -114,7 +119,7 @@ async def test_first_plan_creates_apply_then_no_changes(
     assert nothing.outputs == applied.outputs
 
     # state and .terraform live in the platform's home, never in the source tree
-    assert (settings.terraform_dir / "local.tfstate").is_file()
+    assert state_path(settings, TF_DIR).is_file()
     assert sorted(p.name for p in (source / TF_DIR).iterdir()) == sorted(
         p.name for p in CONFIG.iterdir()
     )
@@ -159,12 +164,12 @@ async def test_retry_of_applied_plan_returns_outputs(
 ) -> None:
     planned = await plan(acts, source, "2.0.0")
     first = await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, planned))
-    serial = json.loads((settings.terraform_dir / "local.tfstate").read_text())["serial"]
+    serial = json.loads(state_path(settings, TF_DIR).read_text())["serial"]
 
     # the activity is retried after it finished (e.g. the completion was lost)
     again = await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, planned))
     assert again == first
-    assert json.loads((settings.terraform_dir / "local.tfstate").read_text())["serial"] == serial
+    assert json.loads(state_path(settings, TF_DIR).read_text())["serial"] == serial
 
     # the worker died after terraform wrote the state but before `.done` was recorded:
     # the retry's apply sees a stale plan, checks the state is what the plan produces
@@ -192,7 +197,7 @@ async def test_state_lock_held_by_another_process_is_retryable(
 
     # The local backend locks with fcntl (F_SETLK) on the state file itself; a POSIX
     # lock held by this test process is held against the terraform subprocess.
-    with (settings.terraform_dir / "local.tfstate").open("r+") as state:
+    with state_path(settings, TF_DIR).open("r+") as state:
         fcntl.lockf(state, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(TerraformStateLocked) as err:
             await ActivityEnvironment().run(acts.terraform_apply, apply_input(source, bumped))
@@ -313,3 +318,12 @@ def test_backend_type_is_read_from_the_configuration(
 def test_cloud_environments_use_the_s3_backend(env: str) -> None:
     assert _backend_type(REPO_ROOT / "terraform" / "envs" / env) == "s3"
     assert _backend_type(REPO_ROOT / "terraform" / "envs" / "local") == "local"
+
+
+def test_each_local_root_keeps_its_own_state(settings: PlatformSettings) -> None:
+    """A release plans several roots: two local-backend roots must never share a state."""
+    staging = state_path(settings, "terraform/envs/local")
+    other = state_path(settings, "infra/offline/")
+    assert staging != other
+    assert staging.parent == other.parent == settings.terraform_dir / "state"
+    assert staging.name == "terraform-envs-local.tfstate"

@@ -248,7 +248,7 @@ async def test_s3_backend_from_backend_hcl_and_its_dynamodb_lock_is_retryable(
     # the state went to the bucket, not to the home's local state file
     state = aws(settings, "s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     assert json.loads(state)["outputs"]["release_version"]["value"] == "1.0.0"
-    assert not (settings.terraform_dir / "local.tfstate").exists()
+    assert not list((settings.terraform_dir / "state").glob("*.tfstate"))  # no local state
 
     bumped = await plan(acts, source, "infra", {"release_version": "1.1.0"})
     # someone else's terraform holds the lock: the item the S3 backend writes

@@ -9,7 +9,7 @@ terraform {
     }
   }
 
-  # The state path is given at init (-backend-config=path=<home>/terraform/local.tfstate)
+  # The state path is given at init (-backend-config=path=<home>/terraform/state/<root path>.tfstate)
   # so the state lives in the platform's home, never in the repository tree.
   backend "local" {}
 }

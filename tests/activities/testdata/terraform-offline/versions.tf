@@ -3,7 +3,7 @@ terraform {
   # activities read ("applyable") need 1.8 or later.
   required_version = ">= 1.8"
 
-  # The state path is given at init (-backend-config=path=<home>/terraform/local.tfstate)
+  # The state path is given at init (-backend-config=path=<home>/terraform/state/<root path>.tfstate)
   # so the state lives in the platform's home, never in the repository tree.
   backend "local" {}
 }
