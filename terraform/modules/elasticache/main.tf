@@ -8,33 +8,17 @@ resource "aws_elasticache_subnet_group" "this" {
   tags       = var.tags
 }
 
-resource "aws_security_group" "this" {
-  name        = "${var.name}-redis"
-  description = "Redis ${var.name}: ${local.port} from the allowed groups and CIDRs only"
-  vpc_id      = var.vpc_id
-  tags        = merge(var.tags, { Name = "${var.name}-redis" })
-}
+module "access" {
+  source = "../port-access"
 
-resource "aws_vpc_security_group_ingress_rule" "from_groups" {
-  for_each = toset(var.allowed_security_group_ids)
-
-  security_group_id            = aws_security_group.this.id
-  description                  = "Redis from ${each.key}"
-  ip_protocol                  = "tcp"
-  from_port                    = local.port
-  to_port                      = local.port
-  referenced_security_group_id = each.key
-}
-
-resource "aws_vpc_security_group_ingress_rule" "from_cidrs" {
-  for_each = toset(var.allowed_cidr_blocks)
-
-  security_group_id = aws_security_group.this.id
-  description       = "Redis from ${each.key}"
-  ip_protocol       = "tcp"
-  from_port         = local.port
-  to_port           = local.port
-  cidr_ipv4         = each.key
+  name                       = "${var.name}-redis"
+  description                = "Redis ${var.name}: ${local.port} from the allowed groups and CIDRs only"
+  vpc_id                     = var.vpc_id
+  port                       = local.port
+  what                       = "Redis"
+  allowed_security_group_ids = var.allowed_security_group_ids
+  allowed_cidr_blocks        = var.allowed_cidr_blocks
+  tags                       = var.tags
 }
 
 resource "aws_kms_key" "this" {
@@ -58,7 +42,7 @@ resource "aws_elasticache_replication_group" "this" {
   multi_az_enabled           = var.num_cache_clusters > 1
 
   subnet_group_name  = aws_elasticache_subnet_group.this.name
-  security_group_ids = [aws_security_group.this.id]
+  security_group_ids = [module.access.security_group_id]
 
   at_rest_encryption_enabled = true
   kms_key_id                 = aws_kms_key.this.arn

@@ -66,11 +66,6 @@ variable "allowed_cidr_blocks" {
   description = "Private CIDRs that may connect on 6379. Never 0.0.0.0/0."
   type        = list(string)
   default     = []
-
-  validation {
-    condition     = alltrue([for c in var.allowed_cidr_blocks : can(cidrnetmask(c)) && c != "0.0.0.0/0"])
-    error_message = "allowed_cidr_blocks must be IPv4 CIDR blocks and not 0.0.0.0/0."
-  }
 }
 
 variable "snapshot_retention_limit" {

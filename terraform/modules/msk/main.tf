@@ -3,33 +3,17 @@ locals {
   port = var.client_authentication == "sasl_iam" ? 9098 : 9094
 }
 
-resource "aws_security_group" "this" {
-  name        = "${var.cluster_name}-kafka"
-  description = "MSK ${var.cluster_name}: TLS port ${local.port} from the allowed groups and CIDRs only"
-  vpc_id      = var.vpc_id
-  tags        = merge(var.tags, { Name = "${var.cluster_name}-kafka" })
-}
+module "access" {
+  source = "../port-access"
 
-resource "aws_vpc_security_group_ingress_rule" "from_groups" {
-  for_each = toset(var.allowed_security_group_ids)
-
-  security_group_id            = aws_security_group.this.id
-  description                  = "Kafka TLS from ${each.key}"
-  ip_protocol                  = "tcp"
-  from_port                    = local.port
-  to_port                      = local.port
-  referenced_security_group_id = each.key
-}
-
-resource "aws_vpc_security_group_ingress_rule" "from_cidrs" {
-  for_each = toset(var.allowed_cidr_blocks)
-
-  security_group_id = aws_security_group.this.id
-  description       = "Kafka TLS from ${each.key}"
-  ip_protocol       = "tcp"
-  from_port         = local.port
-  to_port           = local.port
-  cidr_ipv4         = each.key
+  name                       = "${var.cluster_name}-kafka"
+  description                = "MSK ${var.cluster_name}: TLS port ${local.port} from the allowed groups and CIDRs only"
+  vpc_id                     = var.vpc_id
+  port                       = local.port
+  what                       = "Kafka TLS"
+  allowed_security_group_ids = var.allowed_security_group_ids
+  allowed_cidr_blocks        = var.allowed_cidr_blocks
+  tags                       = var.tags
 }
 
 resource "aws_kms_key" "this" {
@@ -53,7 +37,7 @@ resource "aws_msk_cluster" "this" {
   broker_node_group_info {
     instance_type   = var.broker_instance_type
     client_subnets  = var.subnet_ids
-    security_groups = [aws_security_group.this.id]
+    security_groups = [module.access.security_group_id]
 
     storage_info {
       ebs_storage_info {

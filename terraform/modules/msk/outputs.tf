@@ -15,5 +15,5 @@ output "zookeeper_connect_string_tls" {
 
 output "security_group_id" {
   description = "Security group of the brokers."
-  value       = aws_security_group.this.id
+  value       = module.access.security_group_id
 }

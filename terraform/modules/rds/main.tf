@@ -8,33 +8,17 @@ resource "aws_db_subnet_group" "this" {
   tags       = var.tags
 }
 
-resource "aws_security_group" "this" {
-  name        = "${var.identifier}-postgres"
-  description = "PostgreSQL ${var.identifier}: 5432 from the allowed groups and CIDRs only"
-  vpc_id      = var.vpc_id
-  tags        = merge(var.tags, { Name = "${var.identifier}-postgres" })
-}
+module "access" {
+  source = "../port-access"
 
-resource "aws_vpc_security_group_ingress_rule" "from_groups" {
-  for_each = toset(var.allowed_security_group_ids)
-
-  security_group_id            = aws_security_group.this.id
-  description                  = "PostgreSQL from ${each.key}"
-  ip_protocol                  = "tcp"
-  from_port                    = 5432
-  to_port                      = 5432
-  referenced_security_group_id = each.key
-}
-
-resource "aws_vpc_security_group_ingress_rule" "from_cidrs" {
-  for_each = toset(var.allowed_cidr_blocks)
-
-  security_group_id = aws_security_group.this.id
-  description       = "PostgreSQL from ${each.key}"
-  ip_protocol       = "tcp"
-  from_port         = 5432
-  to_port           = 5432
-  cidr_ipv4         = each.key
+  name                       = "${var.identifier}-postgres"
+  description                = "PostgreSQL ${var.identifier}: 5432 from the allowed groups and CIDRs only"
+  vpc_id                     = var.vpc_id
+  port                       = 5432
+  what                       = "PostgreSQL"
+  allowed_security_group_ids = var.allowed_security_group_ids
+  allowed_cidr_blocks        = var.allowed_cidr_blocks
+  tags                       = var.tags
 }
 
 # TLS only: the server refuses unencrypted connections.
@@ -84,7 +68,7 @@ resource "aws_db_instance" "this" {
   manage_master_user_password = true
 
   db_subnet_group_name   = aws_db_subnet_group.this.name
-  vpc_security_group_ids = [aws_security_group.this.id]
+  vpc_security_group_ids = [module.access.security_group_id]
   parameter_group_name   = aws_db_parameter_group.this.name
   publicly_accessible    = false
   multi_az               = var.multi_az
