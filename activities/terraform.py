@@ -26,7 +26,7 @@ list such as `["a", "b"]`); the platform's own (`registry`, `entrypoints`,
 `aws_endpoint`: the moto server) come first from `platform.tfvars.json`, so the
 input's win.
 
-Plan and apply files live in `settings.release_dir(release_id)/terraform/`.
+Plan and apply files live in `settings.release_dir(release_id)/terraform/<root>/`.
 """
 
 from __future__ import annotations
@@ -64,10 +64,14 @@ _BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _LINE_COMMENT = re.compile(r"^\s*(#|//).*$", re.MULTILINE)
 
 
+def _slug(terraform_dir: str) -> str:
+    """A root's path as one file name: terraform/envs/local -> terraform-envs-local."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", terraform_dir.strip("/")).strip("-") or "root"
+
+
 def state_path(settings: PlatformSettings, terraform_dir: str) -> Path:
     """Where a local-backend root keeps its state: one file per root (by its path)."""
-    slug = re.sub(r"[^A-Za-z0-9_.]+", "-", terraform_dir.strip("/")).strip("-") or "root"
-    return settings.terraform_dir / "state" / f"{slug}.tfstate"
+    return settings.terraform_dir / "state" / f"{_slug(terraform_dir)}.tfstate"
 
 
 class TerraformStateLocked(Exception):
@@ -119,7 +123,7 @@ class TerraformActivities:
     # ---- activities ------------------------------------------------------------------
     @activity.defn(name="terraform_plan")
     async def terraform_plan(self, input: TerraformPlanInput) -> TerraformPlanResult:
-        """Init, plan to `<release_dir>/terraform/plan.tfplan`, and summarise the plan."""
+        """Init, plan to `<release_dir>/terraform/<root>/plan.tfplan`, and summarise it."""
         ws = self._workspace(input.release_id, input.source, input.terraform_dir)
         await self._init(ws)
         platform_vars = ws.release_dir / "platform.tfvars.json"
@@ -214,7 +218,9 @@ class TerraformActivities:
             )
         # one data dir per configuration folder, outside the repository
         key = hashlib.sha256(str(config_dir).encode()).hexdigest()[:16]
-        release_dir = self.settings.release_dir(release_id) / "terraform"
+        # one folder per root: a release plans several, and each plan file must stay the
+        # one its review and apply name
+        release_dir = self.settings.release_dir(release_id) / "terraform" / _slug(terraform_dir)
         release_dir.mkdir(parents=True, exist_ok=True)
         data_dir = self.settings.terraform_dir / "data" / key
         data_dir.mkdir(parents=True, exist_ok=True)

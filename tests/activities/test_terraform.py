@@ -327,3 +327,28 @@ def test_each_local_root_keeps_its_own_state(settings: PlatformSettings) -> None
     assert staging != other
     assert staging.parent == other.parent == settings.terraform_dir / "state"
     assert staging.name == "terraform-envs-local.tfstate"
+
+
+async def test_two_roots_of_one_release_keep_their_own_plans(
+    acts: TerraformActivities, source: Path
+) -> None:
+    """A release plans every root before applying any: no plan may overwrite another."""
+    shutil.copytree(CONFIG, source / "infra" / "second")
+    release_id = "r-two-roots"
+    plans = {}
+    for root in (TF_DIR, "infra/second"):
+        plans[root] = await ActivityEnvironment().run(
+            acts.terraform_plan,
+            TerraformPlanInput(release_id, str(source), root, variables("1.0.0")),
+        )
+    first, second = plans[TF_DIR], plans["infra/second"]
+    assert first.plan_file != second.plan_file
+    assert Path(first.plan_file).parent.name == "infra-offline"
+    for root, planned in plans.items():
+        applied = await ActivityEnvironment().run(
+            acts.terraform_apply,
+            TerraformApplyInput(
+                release_id, str(source), root, planned.plan_file, planned.plan_sha256
+            ),
+        )
+        assert applied.applied and applied.outputs["release_version"] == "1.0.0"
