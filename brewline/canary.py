@@ -16,6 +16,9 @@ from brewline.model import ApprovalConfig, KubernetesSpec, TrafficState
 # What a person may do to a running canary (as `kubectl argo rollouts` offers).
 PROMOTE, PROMOTE_FULL, PAUSE, RESUME, ABORT = "promote", "promote-full", "pause", "resume", "abort"
 ACTIONS = (PROMOTE, PROMOTE_FULL, PAUSE, RESUME, ABORT)
+# What must carry the actor's signature (brewline/signing.py). Pause and resume need none:
+# a pause only stops, and a resume only lets the automated analysis go on deciding.
+SIGNED_ACTIONS = (PROMOTE, PROMOTE_FULL, ABORT)
 
 
 @dataclass
@@ -33,6 +36,7 @@ class CanaryInput:
     env: dict[str, str] = field(default_factory=dict)  # the release's container env
     notify_webhook: str = ""  # Slack-compatible webhook for step/promoted/rolled-back
     kubernetes: KubernetesSpec | None = None  # target kubernetes: the filled-in spec
+    source: str = ""  # the release's source tree: where approval.allowed_signers is
 
 
 @dataclass
@@ -42,6 +46,8 @@ class CanaryControl:
     actor: str
     action: str = PROMOTE  # one of ACTIONS
     reason: str = ""
+    statement: str = ""  # the signed text (brewline.signing.Statement.to_text())
+    signature: str = ""  # armored SSH signature over `statement` (ssh-keygen -Y sign)
 
 
 @dataclass
@@ -51,6 +57,7 @@ class ControlRecord:
     at: datetime
     reason: str = ""
     refused: str = ""  # why it was refused; empty when applied
+    signed: str = ""  # who signed it and with what key, or "unsigned (allowed)"
 
 
 @dataclass

@@ -98,6 +98,12 @@ class ApprovalConfig:
     approvers: list[str] = field(default_factory=list)
     allow_self_approval: bool = False
     timeout_seconds: int = 24 * 3600
+    # signed approvals (brewline/signing.py): the allowed-signers file, inside the source
+    # tree, that approvers' SSH signatures are verified against
+    allowed_signers: str = ""
+    # accept decisions without a signature (a signed one is still verified): only for a
+    # pipeline whose environments are all local (brewline.config refuses it otherwise)
+    allow_unsigned: bool = False
 
 
 @dataclass
@@ -383,6 +389,8 @@ class ApprovalSignal:
     approver: str
     reason: str = ""
     plan_sha256: str = ""  # a Terraform plan review: the sha256 of the plan approved
+    statement: str = ""  # the signed text (brewline.signing.Statement.to_text())
+    signature: str = ""  # armored SSH signature over `statement` (ssh-keygen -Y sign)
 
 
 @dataclass
@@ -395,6 +403,27 @@ class DecisionInput:
     # A Terraform plan review is bound to the plan: an approval must name the sha256 of
     # the plan file the approver read (starter.py shows it), else it is refused.
     plan_sha256: str = ""
+    statement: str = ""  # the signed text (brewline.signing.Statement.to_text())
+    signature: str = ""  # armored SSH signature over `statement` (ssh-keygen -Y sign)
+
+
+@dataclass
+class VerifyApprovalInput:
+    """Check an approver's SSH signature over a statement against the allowed signers."""
+
+    release_id: str
+    source: str  # the release's source tree
+    allowed_signers: str  # relative to source (pipeline.yaml approval.allowed_signers)
+    principal: str  # the approver: the name the key must be listed under
+    statement: str
+    signature: str  # armored SSH signature
+
+
+@dataclass
+class VerifyApprovalResult:
+    verified: bool
+    reason: str = ""  # why not, when not verified
+    key: str = ""  # e.g. "ED25519 key SHA256:..." when verified
 
 
 @dataclass
@@ -421,6 +450,7 @@ class ApprovalState:
     decided_at: datetime | None = None
     reason: str = ""
     via: str = ""  # signal, update or timeout
+    signed: str = ""  # who signed it and with what key, or "unsigned (allowed)"
     refused: list[RefusedDecision] = field(default_factory=list)
     # set for a Terraform plan review: what an approval must name, and what the plan does
     plan_sha256: str = ""
@@ -467,6 +497,7 @@ class ReleaseStatus:
     canaries: list[CanaryRef] = field(default_factory=list)
     plans: dict[str, TerraformPlanResult] = field(default_factory=dict)  # Terraform root -> plan
     approvals: list[ApprovalState] = field(default_factory=list)  # every gate, plan review first
+    unsigned_allowed: bool = False  # pipeline approval.allow_unsigned (local demo only)
 
 
 @dataclass
