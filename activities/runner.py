@@ -3,7 +3,9 @@
 - argv lists only: nothing ever goes through a shell;
 - the process gets its own process group, killed whole on timeout or cancellation;
 - stdout and stderr go to a log file (one per release and step) and the last lines
-  come back in the result and in the activity's heartbeat details;
+  come back in the result and in the activity's heartbeat details, all of it redacted
+  first (`activities.redact`: secret-shaped strings and registered secret values), since
+  the tail ends up in error messages and heartbeats, i.e. in workflow history;
 - inside an activity, a heartbeat is sent every `heartbeat_every` seconds so Temporal
   notices a dead worker and delivers cancellation.
 """
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio import activity
+
+from activities.redact import LineRedactor, redact
 
 TAIL_LINES = 40
 # Longest output line read (asyncio's default is 64 KiB): `terraform show -json` of a
@@ -84,12 +88,17 @@ async def run(
 
     async def pump() -> None:
         assert proc.stdout is not None
+        redactor = LineRedactor()
         with log_path.open("ab") as log:
-            log.write(("$ " + " ".join(argv) + "\n").encode())
+            log.write(("$ " + redact(" ".join(argv)) + "\n").encode())
             async for raw in proc.stdout:
-                log.write(raw)
+                # surrogateescape: bytes that are not UTF-8 reach the log unchanged
+                line = redactor.line(raw.decode(errors="surrogateescape"))
+                log.write(line.encode(errors="surrogateescape"))
                 log.flush()
-                tail.append(raw.decode(errors="replace").rstrip("\n"))
+                tail.append(
+                    line.encode(errors="surrogateescape").decode(errors="replace").rstrip("\n")
+                )
 
     async def beat() -> None:
         while True:

@@ -7,12 +7,14 @@ severities from brewline.severity; everything after that is the same for all sca
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
+from activities.redact import redact
 from brewline.model import ScanFinding, ScanResult
 from brewline.severity import SEVERITIES, at_or_above, parse_severity, rank
 
@@ -149,7 +151,12 @@ def gated_result(
     fail_on: str,
     sarif_path: Path,
 ) -> ScanResult:
-    """The scan's result when it passes the gate; ScanGateFailed when it does not."""
+    """The scan's result when it passes the gate; ScanGateFailed when it does not.
+
+    The SARIF file at `sarif_path` is redacted in place first (`redact_sarif_file`), so
+    the artifact never holds a matched secret, whether the gate passes or not.
+    """
+    redact_sarif_file(sarif_path)
     raise_if_gate_failed(
         tool=tool, service=service, findings=findings, fail_on=fail_on, sarif_path=sarif_path
     )
@@ -211,3 +218,88 @@ def join_rel(prefix: str, name: str) -> str:
     if prefix in ("", "."):
         return name
     return f"{prefix.rstrip('/')}/{name}"
+
+
+# ---- redaction ---------------------------------------------------------------------------
+
+# A rule whose id or tags say it finds credentials: Trivy's secret scanner tags all of
+# its rules "secret"; semgrep rules name it in their id or metadata.
+_SECRET_RULE = re.compile(
+    r"(?i)secret|credential|password|passwd|token|private[-_ ]?key|api[-_]?key"
+)
+REDACTED_FINDING_MESSAGE = (
+    "{title}: the matched text is not kept (secret finding); see the file and line"
+)
+
+
+def is_secret_rule(rule: dict[str, Any]) -> bool:
+    """Whether a SARIF rule (reportingDescriptor) finds secrets."""
+    tags = (rule.get("properties") or {}).get("tags") or []
+    names = [str(rule.get("id", "")), str(rule.get("name", "")), *map(str, tags)]
+    return any(_SECRET_RULE.search(name) for name in names)
+
+
+def redact_sarif(document: dict[str, Any]) -> dict[str, Any]:
+    """Mask secrets in a SARIF log (changed in place and returned).
+
+    Results of secret rules keep their rule id, file and line, but their message says only
+    what was found and every snippet is dropped: the matched text, even when the scanner
+    masked it, is not kept. Rules of secret findings lose the example match Trivy puts in
+    their description and help. Every other message and snippet goes through `redact`.
+    """
+    for run in document.get("runs", []):
+        rules = (run.get("tool") or {}).get("driver", {}).get("rules") or []
+        secret_rules = {str(rule.get("id", "")) for rule in rules if is_secret_rule(rule)}
+        for rule in rules:
+            if str(rule.get("id", "")) in secret_rules:
+                title = _text(rule.get("shortDescription")) or str(rule.get("id", ""))
+                rule["fullDescription"] = {"text": title}
+                rule["help"] = {"text": title, "markdown": title}
+        for result in run.get("results", []):
+            rule_id = str(result.get("ruleId", ""))
+            if rule_id in secret_rules or _SECRET_RULE.search(rule_id):
+                title = _rule_title(rules, rule_id)
+                result["message"] = {"text": REDACTED_FINDING_MESSAGE.format(title=title)}
+                for region in _regions(result):
+                    region.pop("snippet", None)
+            else:
+                _redact_text_of(result.get("message"))
+                for region in _regions(result):
+                    _redact_text_of(region.get("snippet"))
+            for location in result.get("locations", []):
+                _redact_text_of(location.get("message"))
+    return document
+
+
+def redact_sarif_file(path: Path) -> None:
+    """Redact the SARIF file at `path` in place (`redact_sarif`); no file, nothing to do."""
+    if path.is_file():
+        write_json(path, redact_sarif(read_json(path)))
+
+
+def _text(message: object) -> str:
+    return str(message.get("text", "")) if isinstance(message, dict) else ""
+
+
+def _rule_title(rules: list[dict[str, Any]], rule_id: str) -> str:
+    for rule in rules:
+        if str(rule.get("id", "")) == rule_id:
+            return _text(rule.get("shortDescription")) or rule_id
+    return rule_id
+
+
+def _regions(result: dict[str, Any]) -> list[dict[str, Any]]:
+    regions = []
+    for location in result.get("locations", []):
+        physical = location.get("physicalLocation") or {}
+        for key in ("region", "contextRegion"):
+            if isinstance(physical.get(key), dict):
+                regions.append(physical[key])
+    return regions
+
+
+def _redact_text_of(node: object) -> None:
+    if isinstance(node, dict):
+        for key in ("text", "markdown"):
+            if isinstance(node.get(key), str):
+                node[key] = redact(node[key])
