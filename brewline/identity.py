@@ -46,6 +46,23 @@ def validate_name(kind: str, name: str) -> str:
     return name
 
 
+# Who starts a release or decides a gate: a login or an e-mail address, ASCII only, so
+# "alice " and alice spelt with a Cyrillic a cannot pass for alice (or dodge the
+# separation of duties as someone who only looks like her).
+PERSON = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}", re.ASCII)
+PERSON_RULE = (
+    "ASCII letters, digits and . _ @ + -, starting with a letter or digit, at most 64 "
+    "characters (a login or an e-mail address)"
+)
+
+
+def validate_person(kind: str, name: str) -> str:
+    """Return a person's name (initiator, approver) unchanged if allowed, else InvalidName."""
+    if not isinstance(name, str) or not PERSON.fullmatch(name):
+        raise InvalidName(f"{kind} {name!r} is not allowed: use {PERSON_RULE}")
+    return name
+
+
 def release_id(project: str, services: Iterable[str], version: str) -> str:
     """The workflow id of a release: the same services and version give the same id.
 
