@@ -52,6 +52,10 @@ class BuildConfig:
 class InfraConfig:
     terraform_dir: str = "terraform/envs/local"  # relative to the source tree
     variables: dict[str, str] = field(default_factory=dict)
+    # variable name -> reference to its secret value (env:NAME, file:/path,
+    # aws-secretsmanager:<arn>, aws-ssm:<name>); only the reference travels through
+    # Temporal, the terraform activity resolves it (brewline.secret_refs)
+    secret_variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -266,6 +270,9 @@ class TerraformPlanInput:
     source: str
     terraform_dir: str
     variables: dict[str, str]
+    # variable name -> secret reference (never the value): resolved in the activity and
+    # given to terraform as TF_VAR_<name> in its environment
+    secret_variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
