@@ -108,7 +108,8 @@ def validate_container_env(
                     f"container env {name!r} for {service}: use upper-case letters, digits "
                     "and '_', not starting with a digit, at most 64 characters"
                 )
-            elif name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIX):
+                continue  # the value's problems would print this name raw (a newline...)
+            if name in RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIX):
                 problems.append(
                     f"container env {name!r} for {service}: set by the platform; "
                     f"{', '.join(RESERVED_ENV)} and {RESERVED_ENV_PREFIX}* cannot be set"
