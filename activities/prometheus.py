@@ -361,7 +361,12 @@ def _timed_out(err: requests.ConnectionError) -> bool:
 def _reason(err: requests.ConnectionError) -> str:
     """The innermost cause of a connection error: 'Connection refused', not a pool dump."""
     text = str(err)
-    for marker in ("Connection refused", "Name or service not known", "timed out"):
+    for marker in (
+        "Connection refused",
+        "Connection reset by peer",  # a Prometheus killed while it held the connection
+        "Name or service not known",
+        "timed out",
+    ):
         if marker in text:
             return marker
     return text
