@@ -26,6 +26,19 @@ list such as `["a", "b"]`); the platform's own (`registry`, `entrypoints`,
 `aws_endpoint`: the moto server) come first from `platform.tfvars.json`, so the
 input's win.
 
+Secret variables (`TerraformPlanInput.secret_variables`, from infra.secret_variables)
+arrive as references (`env:NAME`, `file:/path`, `aws-secretsmanager:<arn>`,
+`aws-ssm:<name>`); the activity resolves them (activities.secrets, which registers each
+value with activities.redact) and gives them to terraform as `TF_VAR_<name>` in its
+environment only: never `-var` on argv, never in a file of the release, never in a log
+(the runner masks registered values) or a result. The references (not the values) are
+kept beside the plan file in `plan.secret-refs.json`, so apply can resolve them again:
+to mask them in `terraform show -json` of the plan (which prints every variable's
+value) and to re-plan when checking a stale plan. Declaring such variables
+`sensitive = true` (so plan output and outputs hide them) is the configuration's job.
+The saved plan file itself holds the values, as every Terraform plan file does: it is
+written 0600 and must stay on the worker.
+
 Plan and apply files live in `settings.release_dir(release_id)/terraform/<root>/`.
 """
 
@@ -44,7 +57,9 @@ from python_terraform import IsFlagged, Terraform
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.redact import MASK, redact, register_secret
 from activities.runner import RunResult, run
+from activities.secrets import SecretResolver
 from brewline.model import (
     ResourceChange,
     TerraformApplyInput,
@@ -116,24 +131,49 @@ class TerraformActivities:
     plan file is `PlanMismatch`; a missing one `PlanMissing` (all non-retryable).
     """
 
-    def __init__(self, settings: PlatformSettings, terraform: str = "terraform") -> None:
+    def __init__(
+        self,
+        settings: PlatformSettings,
+        terraform: str = "terraform",
+        secrets: SecretResolver | None = None,
+    ) -> None:
         self.settings = settings
         self.terraform = terraform
+        self.secrets = secrets or SecretResolver()
 
     # ---- activities ------------------------------------------------------------------
     @activity.defn(name="terraform_plan")
     async def terraform_plan(self, input: TerraformPlanInput) -> TerraformPlanResult:
         """Init, plan to `<release_dir>/terraform/<root>/plan.tfplan`, and summarise it."""
         ws = self._workspace(input.release_id, input.source, input.terraform_dir)
+        both = sorted(set(input.variables) & set(input.secret_variables))
+        if both:
+            raise ApplicationError(
+                f"variable(s) {', '.join(both)} are in both infra.variables and "
+                "infra.secret_variables; keep a secret only in secret_variables",
+                type="InvalidConfig",
+                non_retryable=True,
+            )
+        secret_values = await self.secrets.resolve_all(input.secret_variables)
         await self._init(ws)
         platform_vars = ws.release_dir / "platform.tfvars.json"
-        platform_vars.write_text(json.dumps(self._platform_variables(), indent=2) + "\n")
+        platform = {
+            name: value
+            for name, value in self._platform_variables().items()
+            if name not in secret_values  # a var file would beat TF_VAR_<name>
+        }
+        platform_vars.write_text(json.dumps(platform, indent=2) + "\n")
         plan_file = ws.release_dir / "plan.tfplan"
         plan_file.unlink(missing_ok=True)
+        _write_secret_refs(plan_file, input.secret_variables)
+        # the plan file holds every variable's value, the secret ones included
+        plan_file.touch(mode=0o600)
+        plan_file.chmod(0o600)
         result = await self._terraform(
             ws,
             "plan",
             log_name="plan.log",
+            extra_env=_tf_vars(secret_values),
             # later assignments win: the input's variables override the platform's
             var_file=str(platform_vars),
             var=[f"{name}={value}" for name, value in sorted(input.variables.items())],
@@ -144,7 +184,7 @@ class TerraformActivities:
         # -detailed-exitcode: 0 no changes, 2 changes, 1 error
         if result.returncode not in (0, 2):
             self._raise_for(result, ws, what=f"terraform plan of {ws.config_dir}")
-        plan = await self._show_plan(ws, plan_file)
+        plan = await self._show_plan(ws, plan_file, set(secret_values))
         changes = [
             ResourceChange(address=rc["address"], actions=list(rc["change"]["actions"]))
             for rc in plan.get("resource_changes", [])
@@ -174,7 +214,10 @@ class TerraformActivities:
             applied = bool(json.loads(done.read_text()).get("applied", True))
             return TerraformApplyResult(outputs=await self._outputs(ws), applied=applied)
 
-        plan = await self._show_plan(ws, plan_file)
+        # resolved again (and so registered for redaction) in this worker process: the
+        # plan may have been made by another one
+        secret_values = await self.secrets.resolve_all(_read_secret_refs(plan_file))
+        plan = await self._show_plan(ws, plan_file, set(secret_values))
         if not plan.get("applyable", True):
             # nothing to change: applying would only risk a spurious "stale" error
             _write_marker(done, input, applied=False)
@@ -194,7 +237,7 @@ class TerraformActivities:
                     f"terraform apply of {plan_file} failed (log {result.log_path}):\n"
                     + _error_lines(result)
                 )
-            if not (earlier_attempt and await self._state_matches_plan(ws, plan)):
+            if not (earlier_attempt and await self._state_matches_plan(ws, plan, secret_values)):
                 raise ApplicationError(
                     f"plan {plan_file} is stale: the state ({ws.state}) changed "
                     "after it was made; plan again and review the new plan",
@@ -263,16 +306,25 @@ class TerraformActivities:
         }
 
     async def _terraform(
-        self, ws: _Workspace, command: str, *args: str, log_name: str, **options: Any
+        self,
+        ws: _Workspace,
+        command: str,
+        *args: str,
+        log_name: str,
+        extra_env: dict[str, str] | None = None,
+        **options: Any,
     ) -> RunResult:
-        """Run one terraform subcommand in the configuration folder (never raises on rc)."""
+        """Run one terraform subcommand in the configuration folder (never raises on rc).
+
+        `extra_env` adds to the environment (the secret variables' TF_VAR_<name>).
+        """
         tf = Terraform(working_dir=str(ws.config_dir), terraform_bin_path=self.terraform)
         argv = tf.generate_cmd_string(command, *args, no_color=IsFlagged, input=False, **options)
         return await run(
             argv,
             log_path=ws.release_dir / log_name,
             cwd=ws.config_dir,
-            env=self._env(ws),
+            env=self._env(ws) | (extra_env or {}),
             timeout=COMMAND_TIMEOUT,
         )
 
@@ -312,8 +364,28 @@ class TerraformActivities:
         if not result.ok:
             self._raise_for(result, ws, what=f"terraform init of {ws.config_dir}")
 
-    async def _show_plan(self, ws: _Workspace, plan_file: Path) -> dict[str, Any]:
-        return await self._terraform_json(ws, "show", str(plan_file), log_name="show-plan.log")
+    async def _show_plan(
+        self, ws: _Workspace, plan_file: Path, secret_names: set[str]
+    ) -> dict[str, Any]:
+        """`terraform show -json` of the plan, which prints every variable's value.
+
+        The secret ones were registered when resolved and so are masked in the log; one
+        that differs from today's (rotated since the plan was made) is registered now and
+        the log redacted again.
+        """
+        plan = await self._terraform_json(ws, "show", str(plan_file), log_name="show-plan.log")
+        planned = plan.get("variables") or {}
+        stale = [
+            value
+            for name in secret_names
+            if isinstance(value := (planned.get(name) or {}).get("value"), str) and value != MASK
+        ]
+        if stale:
+            for value in stale:
+                register_secret(value)
+            log_path = ws.release_dir / "show-plan.log"
+            log_path.write_text(redact(log_path.read_text(errors="replace")))
+        return plan
 
     async def _outputs(self, ws: _Workspace) -> dict[str, str]:
         raw = await self._terraform_json(ws, "output", log_name="output.log")
@@ -328,15 +400,26 @@ class TerraformActivities:
                 outputs[name] = json.dumps(value, sort_keys=True)
         return outputs
 
-    async def _state_matches_plan(self, ws: _Workspace, plan: dict[str, Any]) -> bool:
-        """True when a fresh plan with the saved plan's variables has nothing to do."""
-        variables = {name: v.get("value") for name, v in plan.get("variables", {}).items()}
+    async def _state_matches_plan(
+        self, ws: _Workspace, plan: dict[str, Any], secret_values: dict[str, str]
+    ) -> bool:
+        """True when a fresh plan with the saved plan's variables has nothing to do.
+
+        The secret variables go in the environment again (their values in `plan` are
+        masked), never into the var file.
+        """
+        variables = {
+            name: v.get("value")
+            for name, v in plan.get("variables", {}).items()
+            if name not in secret_values
+        }
         var_file = ws.release_dir / "verify.tfvars.json"
         var_file.write_text(json.dumps(variables, indent=2, sort_keys=True) + "\n")
         result = await self._terraform(
             ws,
             "plan",
             log_name="verify-plan.log",
+            extra_env=_tf_vars(secret_values),
             var_file=str(var_file),
             detailed_exitcode=IsFlagged,
         )
@@ -380,6 +463,28 @@ def _backend_type(config_dir: Path) -> str:
             non_retryable=True,
         )
     return found.pop() if found else "local"
+
+
+def _tf_vars(values: dict[str, str]) -> dict[str, str]:
+    return {f"TF_VAR_{name}": value for name, value in values.items()}
+
+
+def _secret_refs_path(plan_file: Path) -> Path:
+    return plan_file.with_name(plan_file.stem + ".secret-refs.json")
+
+
+def _write_secret_refs(plan_file: Path, references: dict[str, str]) -> None:
+    """Keep the plan's secret references (never values) beside it, for apply."""
+    path = _secret_refs_path(plan_file)
+    path.write_text(json.dumps(references, indent=2, sort_keys=True) + "\n")
+
+
+def _read_secret_refs(plan_file: Path) -> dict[str, str]:
+    path = _secret_refs_path(plan_file)
+    if not path.is_file():
+        return {}  # a plan made before secret variables existed
+    refs = json.loads(path.read_text())
+    return {str(name): str(ref) for name, ref in refs.items()}
 
 
 def _sha256_file(path: Path) -> str:
