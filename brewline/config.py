@@ -44,6 +44,7 @@ from brewline.model import (
     ServiceConfig,
     TestConfig,
 )
+from brewline.secret_refs import parse_secret_ref
 from brewline.severity import SEVERITIES
 
 KNOWN_TARGETS = ("local", "kubernetes")
@@ -54,6 +55,10 @@ _EKS_CLUSTER = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 _AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 _HELM_VALUE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# a variable whose name says it holds a secret must be given by reference
+_SECRET_LOOKING = re.compile(
+    r"(?i)password|passwd|secret|token|private_?key|credential|api_?key|access_?key"
+)
 
 
 class ConfigError(ValueError):
@@ -136,6 +141,45 @@ def _values_from_outputs(value: object) -> dict[str, str]:
     return out
 
 
+def _secret_variables(value: object) -> dict[str, str]:
+    """infra.secret_variables: variable name -> reference to its value (never the value)."""
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"{value!r} must map Terraform variable names to secret references such as "
+            "env:GO_COFFEE_DB_PASSWORD"
+        )
+    out: dict[str, str] = {}
+    bad: list[str] = []
+    for name, reference in value.items():
+        if not isinstance(name, str) or not _IDENT.fullmatch(name):
+            bad.append(f"variable name {name!r} must be an identifier")
+            continue
+        try:
+            out[name] = str(parse_secret_ref(reference))
+        except ValueError as err:
+            # the message names the reference; a value written here by mistake shows
+            # only in this local error, never in a workflow
+            bad.append(f"{name}: {err}")
+    if bad:
+        raise ValueError("; ".join(bad))
+    return out
+
+
+def _check_infra_variables(infra: InfraConfig, problems: list[str]) -> None:
+    """Secrets only by reference: no plain variable that is (or looks like) a secret one."""
+    for name in sorted(set(infra.variables) & set(infra.secret_variables)):
+        problems.append(
+            f"infra.variables.{name} is also in infra.secret_variables; keep it only there"
+        )
+    for name in sorted(set(infra.variables) - set(infra.secret_variables)):
+        if _SECRET_LOOKING.search(name):
+            problems.append(
+                f"infra.variables.{name} looks like a secret (by its name): values in "
+                "pipeline.yaml travel through workflow history; give it by reference "
+                f"under infra.secret_variables (e.g. {name}: env:<VARIABLE>)"
+            )
+
+
 def _kubernetes(node: Reader, services: list[str]) -> KubernetesSpec:
     """environments.<env>.kubernetes: where the Helm chart goes and how to reach it."""
     spec = KubernetesSpec(
@@ -209,8 +253,10 @@ def validate(data: object, source: str = "pipeline.yaml") -> PipelineConfig:
     infra = InfraConfig(
         terraform_dir=infra_node.get("terraform_dir", "terraform/envs/local", relative_path),
         variables=infra_node.get("variables", {}, variables),
+        secret_variables=infra_node.get("secret_variables", {}, _secret_variables),
     )
     infra_node.finish()
+    _check_infra_variables(infra, problems)
 
     environments: list[EnvironmentConfig] = []
     for name, env in named_entries(
