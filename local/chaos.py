@@ -486,6 +486,19 @@ def decisions(events: Iterable[tuple[str, str]]) -> int:
     return sum(1 for pair in events if tuple(pair) in accepted)
 
 
+def history_decisions(events: Iterable[Any]) -> int:
+    """`decisions` over a workflow history's events (temporalio.api HistoryEvent)."""
+    pairs = []
+    for event in events:
+        kind = event.WhichOneof("attributes") or ""
+        if kind == "workflow_execution_update_accepted_event_attributes":
+            name = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            pairs.append((kind, name.input.name))
+        elif kind == "workflow_execution_signaled_event_attributes":
+            pairs.append((kind, event.workflow_execution_signaled_event_attributes.signal_name))
+    return decisions(pairs)
+
+
 # --------------------------------------------------------------------------------------
 # Records, comparison and the summary (pure)
 # --------------------------------------------------------------------------------------
@@ -1144,17 +1157,7 @@ class ReleaseDriver:
                     )
         history = await _quietly(handle.fetch_history(), timeout=60)
         if history is not None:
-            pairs = []
-            for event in history.events:
-                kind = event.WhichOneof("attributes") or ""
-                if kind == "workflow_execution_update_accepted_event_attributes":
-                    attrs = event.workflow_execution_update_accepted_event_attributes
-                    pairs.append((kind, attrs.accepted_request.input.name))
-                elif kind == "workflow_execution_signaled_event_attributes":
-                    pairs.append(
-                        (kind, event.workflow_execution_signaled_event_attributes.signal_name)
-                    )
-            rec.decisions = decisions(pairs)
+            rec.decisions = history_decisions(history.events)
         events = _read_from(self.p.events_file, mark["events"])
         all_events = _read_from(self.p.events_file, 0)
         rec.containers = dict(container_starts(events))
