@@ -10,12 +10,13 @@ DEBS := buildah podman skopeo docker-registry runc uidmap prometheus hey
 # Commands each Debian package brings, to skip apt when they are all there.
 DEB_COMMANDS := buildah podman skopeo docker-registry runc prometheus hey
 
-.PHONY: help setup debs venv up down demo demo-bad worker test test-fast lint bench bench-rollback bench-judge clean
+.PHONY: help setup debs venv up down demo demo-bad worker test test-fast lint bench bench-rollback bench-judge chaos clean
 
 help:
 	@echo "make demo   set up, start the local platform and a worker, release api-gateway to the approval gate"
 	@echo "make test   set up and run the whole test suite"
 	@echo "make demo-bad   release a faulty api-gateway (20% errors) and watch the canary roll it back"
+	@echo "make chaos  kill the worker and restart Temporal during real releases (CHAOS_ARGS=\"--seed N --runs N\")"
 	@echo "make up | down | worker | lint | bench | bench-rollback | bench-judge | clean"
 
 setup: debs venv
@@ -72,6 +73,11 @@ bench-rollback: setup
 
 bench-judge: setup
 	$(PY) -m bench.judge
+
+# 2 runs x 4 releases, each undisturbed then disturbed: >= 30 kills (about 1.5 h on 2 cores)
+CHAOS_ARGS ?= --runs 2 --releases-per-run 4
+chaos: setup
+	$(PY) -m local.chaos $(CHAOS_ARGS)
 
 clean: down
 	rm -rf .brewline
