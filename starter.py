@@ -54,6 +54,7 @@ from brewline.identity import (
     InvalidName,
     release_id,
     validate_container_env,
+    validate_person,
     validate_version,
 )
 from brewline.model import CanaryRef, DecisionInput, ReleaseRequest, ReleaseStatus
@@ -101,11 +102,20 @@ def build_request(args: argparse.Namespace) -> tuple[ReleaseRequest, str]:
     problems = validate_container_env(services, container_env)
     if problems:
         raise UsageError("; ".join(problems))
+    # The gate compares the approver with the initiator: a padded or look-alike name
+    # ("alice ", a Cyrillic "a") would let alice approve a release she started.
+    try:
+        initiator = validate_person(
+            "initiator (--as)",
+            args.initiator or os.environ.get("BREWLINE_USER") or getpass.getuser(),
+        )
+    except InvalidName as exc:
+        raise UsageError(str(exc)) from None
     request = ReleaseRequest(
         services=services,
         version=version,
         source=str(source),
-        initiator=args.initiator or os.environ.get("BREWLINE_USER") or getpass.getuser(),
+        initiator=initiator,
         environments=[e for e in env_names if e in wanted],  # always in pipeline order
         pipeline=config,
         container_env=container_env,
