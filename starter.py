@@ -94,6 +94,9 @@ def build_request(args: argparse.Namespace) -> tuple[ReleaseRequest, str]:
             raise UsageError(
                 f"unknown environment {name!r}; {pipeline_path} defines: {', '.join(env_names)}"
             )
+    if "\x00" in args.source:
+        # os.path.realpath raises ValueError on it: say which value instead of a traceback
+        raise UsageError(f"--source {args.source!r} is not a path (it holds a NUL byte)")
     source = Path(args.source).resolve()
     if not (source / config.go_module).is_dir():
         raise UsageError(f"source {str(source)!r} has no Go module folder {config.go_module!r}")
