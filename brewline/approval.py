@@ -18,7 +18,10 @@ def refusal(
     if approver not in config.approvers:
         allowed = ", ".join(config.approvers) or "nobody (pipeline.yaml lists no approvers)"
         return f"{approver!r} may not approve releases; allowed approvers: {allowed}"
-    if approver == initiator and not config.allow_self_approval:
+    # Compared as one person: a release started as "alice " or "Alice" (a client that
+    # skips starter.py's check) is still alice's own release.
+    same_person = approver.casefold() == initiator.strip().casefold()
+    if same_person and not config.allow_self_approval:
         return (
             f"{approver!r} started this release and may not decide its approval "
             "(separation of duties; pipeline.yaml approval.allow_self_approval is false)"
