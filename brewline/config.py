@@ -348,10 +348,16 @@ def load(path: Path) -> PipelineConfig:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read it: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+        raise ConfigError(str(path), [problem]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+    except RecursionError:
+        # PyYAML composes nested collections recursively: thousands of '[' exhaust the stack
+        raise ConfigError(str(path), ["not valid YAML: nested too deeply"]) from None
     return validate(data, str(path))
 
 
