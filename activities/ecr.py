@@ -27,6 +27,8 @@ import botocore.config
 import botocore.exceptions
 from temporalio.exceptions import ApplicationError
 
+from activities.redact import register_secret
+
 # <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]/<name>, as Terraform's
 # aws_ecr_repository.repository_url and the console write it
 _ECR_HOST = re.compile(
@@ -173,6 +175,9 @@ class EcrClient:
                 f"ECR in {repository.region} returned no authorization data for {repository.url}"
             )
         user, password = decode_authorization_token(data[0]["authorizationToken"])
+        # masked from now on in every log line and heartbeat of this worker (the runner)
+        register_secret(password)
+        register_secret(data[0]["authorizationToken"])
         return EcrAuthorization(
             user=user,
             password=password,

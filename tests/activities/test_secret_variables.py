@@ -25,7 +25,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.redact import MASK, forget_registered_secrets
+from activities.ecr import EcrClient, parse_ecr_repository
+from activities.redact import MASK, forget_registered_secrets, redact
 from activities.secrets import SecretResolver
 from activities.terraform import TerraformActivities
 from brewline.model import TerraformApplyInput, TerraformPlanInput
@@ -265,3 +266,10 @@ async def test_aws_unreachable_is_retryable(aws: boto3.Session) -> None:
     with pytest.raises(RuntimeError, match="db_password") as failed:
         await resolver.resolve("db_password", "aws-ssm:/go-coffee/db_password")
     assert not isinstance(failed.value, ApplicationError)
+
+
+async def test_registry_passwords_from_ecr_are_masked(moto_url: str, aws: boto3.Session) -> None:
+    """The ECR password the build pushes with is registered as soon as it is fetched."""
+    repository = parse_ecr_repository("123456789012.dkr.ecr.us-east-1.amazonaws.com/go-coffee/x")
+    token = await EcrClient(moto_url, session=aws).get_authorization_token(repository)
+    assert redact(f"login AWS {token.password} ok") == f"login AWS {MASK} ok"
