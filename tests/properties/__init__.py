@@ -1,0 +1,1 @@
+"""Property-based tests (hypothesis): bad input gets one clear error and starts nothing."""
