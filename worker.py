@@ -29,6 +29,7 @@ from activities.local_target import LocalTarget
 from activities.notify import NotifyActivities
 from activities.prometheus import PrometheusActivities
 from activities.semgrep import SemgrepActivities
+from activities.ssh_signatures import SignatureActivities
 from activities.terraform import TerraformActivities
 from activities.trivy import TrivyActivities
 from brewline.connection import ConnectionSettings, TemporalUnreachable, connect
@@ -73,6 +74,7 @@ def build_activities(settings: PlatformSettings) -> list[Callable[..., Any]]:
         prometheus.count_window,
         load.generate_load,
         NotifyActivities().notify,
+        SignatureActivities(settings).verify_approval,
     ]
 
 

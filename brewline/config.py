@@ -205,6 +205,29 @@ def _kubernetes(node: Reader, services: list[str]) -> KubernetesSpec:
     return spec
 
 
+def _check_signing(
+    approval: ApprovalConfig, environments: list[EnvironmentConfig], problems: list[str]
+) -> None:
+    """Signed approvals: unsigned ones only for a local demo; else an allowed-signers file."""
+    if approval.allow_unsigned:
+        # an unknown target is already a problem of its own
+        remote = [e for e in environments if e.target != "local" and e.target in KNOWN_TARGETS]
+        for env in remote:
+            problems.append(
+                f"approval.allow_unsigned: true is for a local demo only, but "
+                f"environments.{env.name}.target is {env.target!r}: set allow_unsigned: "
+                "false and name approval.allowed_signers"
+            )
+    elif not approval.allowed_signers and (
+        approval.approvers or any(e.requires_approval for e in environments)
+    ):
+        problems.append(
+            "approval.allowed_signers must name the allowed-signers file (inside the source "
+            "tree, e.g. policy/allowed_signers) that approvers' SSH signatures are checked "
+            "against; or, for a local demo only, set approval.allow_unsigned: true"
+        )
+
+
 def validate(data: object, source: str = "pipeline.yaml") -> PipelineConfig:
     """Validate the parsed YAML tree; raise ConfigError listing every problem."""
     problems: list[str] = []
@@ -315,8 +338,11 @@ def validate(data: object, source: str = "pipeline.yaml") -> PipelineConfig:
         approvers=approval_node.get("approvers", [], list_of(nonempty)),
         allow_self_approval=approval_node.get("allow_self_approval", False, flag),
         timeout_seconds=approval_node.get("timeout", 24 * 3600, duration(60, 30 * 86400)),
+        allowed_signers=approval_node.get("allowed_signers", "", relative_path),
+        allow_unsigned=approval_node.get("allow_unsigned", False, flag),
     )
     approval_node.finish()
+    _check_signing(approval, environments, problems)
     if any(e.requires_approval for e in environments) and not approval.approvers:
         problems.append(
             "approval.approvers must name at least one person: "

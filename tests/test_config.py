@@ -163,6 +163,7 @@ def kubernetes_production(**spec: Any) -> dict[str, Any]:
     data = repo_pipeline()
     data["environments"]["production"]["target"] = "kubernetes"
     data["environments"]["production"]["kubernetes"] = {"namespace": "go-coffee", **spec}
+    data["approval"]["allow_unsigned"] = False  # only a local pipeline may allow unsigned
     return data
 
 
@@ -187,3 +188,57 @@ def test_a_prometheus_url_that_is_not_http_is_one_clear_problem(url: object) -> 
     (problem,) = info.value.problems
     assert problem.startswith("environments.production.kubernetes.prometheus_url: ")
     assert "http(s) URL of the Prometheus that scrapes the cluster's ingress-nginx" in problem
+
+
+def test_the_demo_allows_unsigned_approvals_and_names_the_allowed_signers() -> None:
+    approval = load(REPO_ROOT / "pipeline.yaml").approval
+    assert (approval.allowed_signers, approval.allow_unsigned) == ("policy/allowed_signers", True)
+    assert (REPO_ROOT / approval.allowed_signers).is_file()
+
+
+def test_the_aws_example_requires_signed_approvals() -> None:
+    approval = load(REPO_ROOT / "examples" / "pipeline-aws.yaml").approval
+    assert (approval.allowed_signers, approval.allow_unsigned) == ("policy/allowed_signers", False)
+
+
+def test_unsigned_approvals_outside_a_local_pipeline_are_refused_naming_both() -> None:
+    data = kubernetes_production(prometheus_url="https://prometheus.monitoring.svc:9090")
+    data["approval"]["allow_unsigned"] = True
+    with pytest.raises(ConfigError) as info:
+        validate(data)
+    assert info.value.problems == [
+        "approval.allow_unsigned: true is for a local demo only, but "
+        "environments.production.target is 'kubernetes': set allow_unsigned: false and "
+        "name approval.allowed_signers"
+    ]
+
+
+def test_required_signatures_need_an_allowed_signers_file() -> None:
+    data = repo_pipeline()
+    data["approval"]["allow_unsigned"] = False
+    del data["approval"]["allowed_signers"]
+    with pytest.raises(ConfigError) as info:
+        validate(data)
+    (problem,) = info.value.problems
+    assert problem.startswith("approval.allowed_signers must name the allowed-signers file")
+    assert "allow_unsigned: true" in problem
+    # the default is to require signatures
+    del data["approval"]["allow_unsigned"]
+    data["approval"]["allowed_signers"] = "policy/allowed_signers"
+    assert validate(data).approval.allow_unsigned is False
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("allowed_signers", "../../etc/ssh/keys", "approval.allowed_signers: '../../etc/ssh/keys'"),
+        ("allowed_signers", "/etc/allowed_signers", "approval.allowed_signers: '/etc/allowed_s"),
+        ("allow_unsigned", "yes", "approval.allow_unsigned: 'yes'"),
+    ],
+)
+def test_bad_signing_settings_name_the_key(key: str, value: str, expected: str) -> None:
+    data = repo_pipeline()
+    data["approval"][key] = value
+    with pytest.raises(ConfigError) as info:
+        validate(data)
+    assert any(p.startswith(expected) for p in info.value.problems), info.value.problems

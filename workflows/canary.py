@@ -55,9 +55,11 @@ with workflow.unsafe.imports_passed_through():
         SetWeightInput,
         TrafficState,
     )
+    from brewline.signing import UNSIGNED_NOTICE, canary_stage
     from workflows import activity_options as opts
     from workflows.failures import failure_reason
     from workflows.notifications import notify
+    from workflows.signed_decisions import SIGNED_APPROVALS, Expected, check
 
 T = TypeVar("T")
 # Requests the canary served in the window: fewer than min_requests makes a measurement
@@ -96,6 +98,8 @@ class CanaryWorkflow:
 
     @workflow.run
     async def run(self, inp: c.CanaryInput) -> c.CanaryResult:
+        # Asked first, once: a canary started before signed controls keeps its rules.
+        self._signed_controls()
         load: asyncio.Task[None] | None = None
         try:
             self._traffic = await opts.call(
@@ -127,6 +131,7 @@ class CanaryWorkflow:
             self._reason = why_not
             await self._roll_back_now(load)
             await self._notify("rolled-back", f"rolled back: {why_not}")
+            await self._handlers_finished()
             return c.CanaryResult("rolled-back", why_not, self._traffic, self._measurements)
         await self._end_load(load)
         self._set_phase("promoting")
@@ -140,6 +145,7 @@ class CanaryWorkflow:
         self._weight = 100
         self._set_phase("promoted")
         await self._notify("promoted", "promoted: the canary is stable at 100%")
+        await self._handlers_finished()
         return c.CanaryResult("promoted", "", self._traffic, self._measurements)
 
     # ------------------------------------------------------------------ the steps
@@ -523,9 +529,10 @@ class CanaryWorkflow:
         return f"aborted by {self._abort.actor}{why}"
 
     # ------------------------------------------------------------------ people
+    # Handlers are async: a signed promote or abort is verified by an activity first.
     @workflow.update(name="control")
-    def control(self, request: c.CanaryControl) -> c.ControlRecord:
-        return self._apply(request)
+    async def control(self, request: c.CanaryControl) -> c.ControlRecord:
+        return await self._apply_checked(request)
 
     @control.validator
     def _validate_control(self, request: c.CanaryControl) -> None:
@@ -534,21 +541,65 @@ class CanaryWorkflow:
             raise ValueError(why)
 
     @workflow.signal(name="promote")
-    def promote(self, request: c.CanaryControl) -> None:
+    async def promote(self, request: c.CanaryControl) -> None:
         full = request.action == c.PROMOTE_FULL
-        self._apply(c.CanaryControl(request.actor, c.PROMOTE_FULL if full else c.PROMOTE, ""))
+        action = c.PROMOTE_FULL if full else c.PROMOTE
+        await self._apply_checked(self._as(request, action, ""))
 
     @workflow.signal(name="pause")
-    def pause(self, request: c.CanaryControl) -> None:
-        self._apply(c.CanaryControl(request.actor, c.PAUSE, request.reason))
+    async def pause(self, request: c.CanaryControl) -> None:
+        await self._apply_checked(self._as(request, c.PAUSE, request.reason))
 
     @workflow.signal(name="resume")
-    def resume(self, request: c.CanaryControl) -> None:
-        self._apply(c.CanaryControl(request.actor, c.RESUME, request.reason))
+    async def resume(self, request: c.CanaryControl) -> None:
+        await self._apply_checked(self._as(request, c.RESUME, request.reason))
 
     @workflow.signal(name="abort")
-    def abort(self, request: c.CanaryControl) -> None:
-        self._apply(c.CanaryControl(request.actor, c.ABORT, request.reason))
+    async def abort(self, request: c.CanaryControl) -> None:
+        await self._apply_checked(self._as(request, c.ABORT, request.reason))
+
+    @staticmethod
+    def _as(request: c.CanaryControl, action: str, reason: str) -> c.CanaryControl:
+        return c.CanaryControl(request.actor, action, reason, request.statement, request.signature)
+
+    async def _apply_checked(self, request: c.CanaryControl) -> c.ControlRecord:
+        """`_apply` once a signed action's statement and signature are checked. Pause and
+        resume need no signature (stopping is always safe; a resume only lets the
+        analysis go on deciding), but one that carries a signature has it checked."""
+        if not self._signed_controls():
+            return self._apply(request)
+        why = self._refusal(request)
+        if why:
+            return self._apply(request)  # records the refusal
+        checked = await check(
+            self._in.approval,
+            self._in.source,
+            Expected(
+                release_id=self._in.release_id,
+                stage=canary_stage(self._in.environment, self._in.service),
+                version=self._in.version,
+                decision=request.action,
+                approver=request.actor.strip(),
+            ),
+            request.statement,
+            request.signature,
+            required=request.action in c.SIGNED_ACTIONS,
+        )
+        if checked.refused:
+            record = c.ControlRecord(
+                request.actor, request.action, workflow.now(), request.reason, checked.refused
+            )
+            self._controls.append(record)
+            return record
+        return self._apply(request, checked.signed)
+
+    def _signed_controls(self) -> bool:
+        """Whether this run checks signatures (patched: the first call decides, at start)."""
+        return workflow.patched(SIGNED_APPROVALS)
+
+    async def _handlers_finished(self) -> None:
+        if self._signed_controls():
+            await workflow.wait_condition(workflow.all_handlers_finished)
 
     def _refusal(self, request: c.CanaryControl) -> str | None:
         if request.action not in c.ACTIONS:
@@ -560,8 +611,10 @@ class CanaryWorkflow:
         # everything else follows the approval gate's rules (listed approver, no self-approval)
         return refusal(self._in.approval, self._in.initiator, request.actor, True, request.reason)
 
-    def _apply(self, request: c.CanaryControl) -> c.ControlRecord:
-        record = c.ControlRecord(request.actor, request.action, workflow.now(), request.reason)
+    def _apply(self, request: c.CanaryControl, signed: str = "") -> c.ControlRecord:
+        record = c.ControlRecord(
+            request.actor, request.action, workflow.now(), request.reason, signed=signed
+        )
         why = self._refusal(request)
         if why:
             record.refused = why
@@ -622,6 +675,8 @@ class CanaryWorkflow:
             f"{self._in.environment}: step {min(status.step + 1, status.steps)}/{status.steps} "
             f"({status.step_kind or 'done'}), canary weight {status.weight}%",
         ]
+        if self._in.approval.allow_unsigned:
+            lines.append(f"**{UNSIGNED_NOTICE}**")
         if status.paused_reason:
             lines.append(f"paused: {status.paused_reason}")
         for m in status.last_measurements:

@@ -87,9 +87,11 @@ with workflow.unsafe.imports_passed_through():
         TerraformPlanInput,
         TerraformPlanResult,
     )
+    from brewline.signing import PLAN_REVIEW_STAGE, UNSIGNED_NOTICE
     from workflows import activity_options as opts
     from workflows.failures import failure_reason
     from workflows.notifications import notify
+    from workflows.signed_decisions import SIGNED_APPROVALS, Expected, check
 
 T = TypeVar("T")
 
@@ -170,6 +172,9 @@ class ReleaseWorkflow:
     # ---------------------------------------------------------------- the pipeline
     @workflow.run
     async def run(self, request: ReleaseRequest) -> ReleaseResult:
+        # Asked first, once: a release started before signed approvals keeps deciding
+        # unsigned to its end (its pipeline snapshot names no allowed signers).
+        self._signed_approvals()
         self._publish()
         try:
             await self._notify("started", f"release started by {request.initiator}")
@@ -194,6 +199,7 @@ class ReleaseWorkflow:
             await self._compensate()
             self._finish("failed", sa.FAILED)
             await self._notify("failed", self._failure)
+            await self._handlers_finished()
             raise ApplicationError(
                 self._failure, type="ReleaseFailed", non_retryable=True
             ) from None
@@ -204,6 +210,7 @@ class ReleaseWorkflow:
             raise
         self._finish("succeeded", sa.SUCCEEDED)
         await self._notify("succeeded", "released to " + ", ".join(request.environments))
+        await self._handlers_finished()
         return ReleaseResult(
             release_id=workflow.info().workflow_id,
             version=request.version,
@@ -595,6 +602,7 @@ class ReleaseWorkflow:
                     env=env_vars,
                     notify_webhook=self._config.notify.webhook,
                     kubernetes=kubernetes,
+                    source=self._request.source,
                 ),
                 id=ref.workflow_id,
                 result_type=CanaryResult,
@@ -658,20 +666,40 @@ class ReleaseWorkflow:
             self._failure += "; rollback incomplete, fix by hand: " + "; ".join(problems)
 
     # ---------------------------------------------------------------- human decisions
+    # Handlers are async: a signed decision is verified by an activity before it applies.
+    # A decision that started verifying is applied only if its gate still waits after.
     @workflow.signal(name="approve")
-    def approve(self, signal: ApprovalSignal) -> None:
-        self._decide(
-            DecisionInput(signal.approver, True, signal.reason, signal.plan_sha256), via="signal"
+    async def approve(self, signal: ApprovalSignal) -> None:
+        decision = DecisionInput(
+            signal.approver,
+            True,
+            signal.reason,
+            signal.plan_sha256,
+            statement=signal.statement,
+            signature=signal.signature,
         )
+        await self._decide_checked(decision, via="signal")
 
     @workflow.signal(name="reject")
-    def reject(self, signal: ApprovalSignal) -> None:
-        self._decide(DecisionInput(signal.approver, False, signal.reason), via="signal")
+    async def reject(self, signal: ApprovalSignal) -> None:
+        decision = DecisionInput(
+            signal.approver,
+            False,
+            signal.reason,
+            statement=signal.statement,
+            signature=signal.signature,
+        )
+        await self._decide_checked(decision, via="signal")
 
     @workflow.update(name="decide")
-    def decide(self, decision: DecisionInput) -> DecisionResult:
-        approval = self._decide(decision, via="update")
-        return DecisionResult(accepted=True, status=approval.status if approval else "")
+    async def decide(self, decision: DecisionInput) -> DecisionResult:
+        if not self._signed_approvals():
+            approval = self._decide(decision, via="update")
+            return DecisionResult(accepted=True, status=approval.status if approval else "")
+        approval, why = await self._decide_checked(decision, via="update")
+        if approval is None:  # recorded with the approval; the caller is told why
+            raise ApplicationError(why, type="DecisionRefused", non_retryable=True)
+        return DecisionResult(accepted=True, status=approval.status)
 
     @decide.validator
     def _validate_decide(self, decision: DecisionInput) -> None:
@@ -702,16 +730,12 @@ class ReleaseWorkflow:
             decision.reason,
         )
 
-    def _decide(self, decision: DecisionInput, via: str) -> ApprovalState | None:
+    def _decide(self, decision: DecisionInput, via: str, signed: str = "") -> ApprovalState | None:
         """Apply a decision, or record why it was refused (signals cannot be rejected)."""
         why = self._refusal(decision)
         approval = self._open_approval()
         if why:
-            record = RefusedDecision(decision.approver, decision.approve, workflow.now(), why)
-            target = approval or next(iter(self._approvals.values()), None)
-            if target is not None:
-                target.refused.append(record)
-            workflow.logger.warning("refused %s from %r: %s", via, decision.approver, why)
+            self._refuse(decision, why, via, approval)
             return None
         assert approval is not None
         approval.status = "approved" if decision.approve else "rejected"
@@ -719,7 +743,69 @@ class ReleaseWorkflow:
         approval.decided_at = workflow.now()
         approval.reason = decision.reason
         approval.via = via
+        approval.signed = signed
         return approval
+
+    def _refuse(
+        self, decision: DecisionInput, why: str, via: str, approval: ApprovalState | None
+    ) -> None:
+        record = RefusedDecision(decision.approver, decision.approve, workflow.now(), why)
+        target = approval or next(iter(self._approvals.values()), None)
+        if target is not None:
+            target.refused.append(record)
+        workflow.logger.warning("refused %s from %r: %s", via, decision.approver, why)
+
+    async def _decide_checked(
+        self, decision: DecisionInput, via: str
+    ) -> tuple[ApprovalState | None, str]:
+        """`_decide` after the statement and signature are checked: (approval, "") when
+        applied, else (None, why), recorded with the approval."""
+        if not self._signed_approvals():
+            return self._decide(decision, via), ""
+        approval = self._open_approval()
+        why = self._refusal(decision)
+        if why or approval is None:
+            self._decide(decision, via)  # records the refusal
+            return None, why or "no approval is waiting for a decision"
+        stage = (
+            PLAN_REVIEW_STAGE
+            if approval.environment == PLAN_REVIEW
+            else approval_stage(approval.environment)
+        )
+        expected = Expected(
+            release_id=workflow.info().workflow_id,
+            stage=stage,
+            version=self._request.version,
+            decision="approve" if decision.approve else "reject",
+            approver=decision.approver.strip(),
+            plan_sha256=approval.plan_sha256,
+        )
+        checked = await check(
+            self._config.approval,
+            self._request.source,
+            expected,
+            decision.statement,
+            decision.signature,
+        )
+        if not checked.refused and self._open_approval() is not approval:
+            checked.refused = f"{stage} stopped waiting while the signature was verified"
+        if checked.refused:
+            self._refuse(decision, checked.refused, via, approval)
+            return None, checked.refused
+        applied = self._decide(decision, via, checked.signed)
+        if applied is None:
+            return None, self._refusal(decision) or "refused"
+        return applied, ""
+
+    def _signed_approvals(self) -> bool:
+        """Whether this run checks signatures (patched: the first call decides, at start)."""
+        return workflow.patched(SIGNED_APPROVALS)
+
+    async def _handlers_finished(self) -> None:
+        """A decision still being verified when the release ends is let finish (and
+        refused: no gate waits), so no handler is cut off."""
+        if self._signed_approvals():
+            await workflow.wait_condition(workflow.all_handlers_finished)
 
     # ---------------------------------------------------------------- following it
     @workflow.query(name="status")
@@ -741,6 +827,7 @@ class ReleaseWorkflow:
             canaries=list(self._canaries.values()),
             plans=dict(self._plans),
             approvals=list(self._approvals.values()),
+            unsigned_allowed=self._config.approval.allow_unsigned,
         )
 
     def _first_environment_approval(self) -> ApprovalState | None:
@@ -760,6 +847,8 @@ class ReleaseWorkflow:
             + (f": waiting for {self._waiting_for}" if self._waiting_for else ""),
             "",
         ]
+        if self._config.approval.allow_unsigned:
+            lines[1:1] = [f"**{UNSIGNED_NOTICE}**", ""]
         for stage in self._stages.values():
             detail = f" ({stage.detail})" if stage.detail else ""
             lines.append(f"- {stage.name}: {stage.state}{detail}")

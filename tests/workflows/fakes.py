@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from activities.ssh_signatures import SignatureActivities
 from brewline.config import load
 from brewline.model import (
     BuildInput,
@@ -55,7 +56,7 @@ from brewline.model import (
     TerraformPlanResult,
     TrafficState,
 )
-from brewline.platform import REPO_ROOT
+from brewline.platform import REPO_ROOT, PlatformSettings
 from workflows.canary import CanaryWorkflow
 from workflows.release import ReleaseWorkflow
 
@@ -83,6 +84,8 @@ class FakeWorld:
     # infra: the plan and the outputs of each Terraform root (by terraform_dir)
     plans: dict[str, TerraformPlanResult] = field(default_factory=dict)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    # where the REAL verify_approval activity (ssh-keygen, fast and local) keeps its logs
+    home: str = field(default_factory=lambda: f"/tmp/brewline-fakes-{uuid.uuid4()}")
 
     def _record(self, name: str, arg: Any) -> None:
         self.calls[name] += 1
@@ -231,7 +234,9 @@ class FakeWorld:
             world._record("notify", inp)
             return NotifyResult(True, 200)
 
+        signatures = SignatureActivities(PlatformSettings(home=world.home))
         return [
+            signatures.verify_approval,
             notify,
             deploy_canary,
             set_canary_weight,

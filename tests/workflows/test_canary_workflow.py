@@ -97,7 +97,9 @@ def canary_input(cfg: CanaryConfig) -> c.CanaryInput:
         version="1.4.0",
         image="reg/go-coffee/api-gateway@sha256:b",
         canary=cfg,
-        approval=ApprovalConfig(approvers=["alice", "bob"]),
+        # as the local demo's pipeline: unsigned controls accepted (tests/workflows/
+        # test_signed_approvals.py covers the signed ones)
+        approval=ApprovalConfig(approvers=["alice", "bob"], allow_unsigned=True),
         initiator="carol",
     )
 
