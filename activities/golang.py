@@ -339,7 +339,7 @@ async def build_static_binary(
     settings = settings or PlatformSettings.load()
     module = _module_dir(str(source), go_module)
     _check_package(package)
-    if not VERSION_PATTERN.match(version):
+    if not VERSION_PATTERN.fullmatch(version):
         raise ApplicationError(
             f"version {version!r} cannot be linked into the binary; use letters, digits "
             "and . _ + - only (for example 1.4.2)",

@@ -371,14 +371,14 @@ class ImageActivities:
 
 # ---- helpers ---------------------------------------------------------------------------
 def _check_names(input: BuildInput) -> None:
-    if not _TAG.match(input.version):
+    if not _TAG.fullmatch(input.version):
         raise ApplicationError(
             f"version {input.version!r} of service {input.service} is not a valid image tag "
             "(letters, digits, '_', '.', '-'; at most 128; e.g. 1.4.0); use another version",
             type="InvalidVersion",
             non_retryable=True,
         )
-    if not _REPO_COMPONENT.match(input.service):
+    if not _REPO_COMPONENT.fullmatch(input.service):
         raise ApplicationError(
             f"service name {input.service!r} cannot be an image repository name (lowercase "
             "letters and digits, separated by '.', '_' or '-'); rename it in pipeline.yaml",
@@ -414,7 +414,7 @@ def _split_repository(repository: str) -> tuple[str, str]:
     elif "." not in host and ":" not in host and host != "localhost":
         # the registry rule: a first component without '.' or ':' is a path, not a host
         problem = f"{host!r} is not a registry host (no '.' or port)"
-    elif not all(_REPO_COMPONENT.match(part) for part in path.split("/")):
+    elif not all(_REPO_COMPONENT.fullmatch(part) for part in path.split("/")):
         problem = (
             f"the path {path!r} is not a repository name (lowercase components separated "
             "by '/'; no tag or digest)"

@@ -251,14 +251,14 @@ class KubernetesTarget:
                 "InvalidConfig",
             )
         for what, value in (("namespace", spec.namespace), ("release", spec.release)):
-            if not value or not _NAME.match(value) or len(value) > 53:
+            if not value or not _NAME.fullmatch(value) or len(value) > 53:
                 raise _invalid(
                     f"kubernetes {what} {value!r} of {environment} is not a DNS label "
                     "(lower-case letters, digits, dashes, at most 53 characters); fix "
                     f"environments.{environment}.kubernetes.{what} in pipeline.yaml",
                     "InvalidConfig",
                 )
-        if not _NAME.match(service) or service.endswith(CANARY_SUFFIX):
+        if not _NAME.fullmatch(service) or service.endswith(CANARY_SUFFIX):
             raise _invalid(
                 f"service name {service!r} is not usable as a Kubernetes object name (or "
                 f"ends in {CANARY_SUFFIX!r}, the canary's suffix); use lower-case letters, "
@@ -339,7 +339,7 @@ class KubernetesTarget:
 
     def _repository(self, spec: KubernetesSpec, image: str) -> tuple[str, str]:
         """(chart repository, digest) so that the chart renders exactly `image`."""
-        match = _IMAGE.match(image)
+        match = _IMAGE.fullmatch(image)
         if match is None:
             raise _invalid(
                 f"image {image!r} is not pinned by digest; deploy needs "
@@ -359,7 +359,7 @@ class KubernetesTarget:
 
     @staticmethod
     def _tag(version: str) -> str:
-        if not _TAG.match(version):
+        if not _TAG.fullmatch(version):
             raise _invalid(
                 f"version {version!r} cannot be an image tag (letters, digits, '_', '.', "
                 "'-', at most 128, not starting with '.' or '-'); the chart records it as one"

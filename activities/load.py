@@ -109,7 +109,7 @@ class LoadActivities:
 
     def url(self, input: LoadInput) -> str:
         """The URL hey loads, after checking every part of the input that goes into it."""
-        if not _SERVICE.match(input.service):
+        if not _SERVICE.fullmatch(input.service):
             raise _invalid(
                 f"service name {input.service!r} is not usable in a route; "
                 "use lower-case letters, digits and dashes"

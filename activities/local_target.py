@@ -185,7 +185,7 @@ class LocalTarget:
                 f"{self.settings.settings_file} and restart the platform",
                 "InvalidConfig",
             )
-        if not _NAME.match(service):
+        if not _NAME.fullmatch(service):
             raise _invalid(
                 f"service name {service!r} is not usable in a route or container name; "
                 "use lower-case letters, digits and dashes"
@@ -199,7 +199,7 @@ class LocalTarget:
 
     @staticmethod
     def _check_image(image: str) -> None:
-        if not _IMAGE.match(image):
+        if not _IMAGE.fullmatch(image):
             raise _invalid(
                 f"image {image!r} is not pinned by digest; deploy needs "
                 "repository@sha256:<64 hex digits>, as the build stage returns it"

@@ -37,6 +37,13 @@ def validate_version(version: str) -> str:
         or not (SEMVER.fullmatch(version) or COMMIT.fullmatch(version))
     ):
         raise InvalidName(f"version {version!r} is not allowed: use {VERSION_RULE}")
+    if "+" in version:
+        # the version is every image's tag, and an OCI tag cannot hold '+': refuse it
+        # here rather than after the tests and scans, at build
+        raise InvalidName(
+            f"version {version!r} is not allowed: semver build metadata ('+...') cannot be "
+            "an image tag; use a pre-release instead, e.g. 1.0.0-build.7"
+        )
     return version
 
 

@@ -21,14 +21,20 @@ from brewline.model import ApprovalConfig
         "1.4.0",
         "v2.0.0",
         "1.0.0-rc.1",
-        "1.0.0+build.7",
-        "0.0.1-alpha-beta.1+sha.5114f85",
+        "0.0.1-alpha-beta.1",
         "abc1234",
         "0123456789abcdef0123456789abcdef01234567",
     ],
 )
 def test_allowed_versions(version: str) -> None:
     assert validate_version(version) == version
+
+
+@pytest.mark.parametrize("version", ["1.0.0+build.7", "0.0.1-alpha-beta.1+sha.5114f85"])
+def test_build_metadata_is_refused_before_anything_runs(version: str) -> None:
+    """Semver allows '+build', an image tag does not: refuse it up front, not at build."""
+    with pytest.raises(InvalidName, match=r"build metadata \('\+\.\.\.'\) cannot be an image tag"):
+        validate_version(version)
 
 
 @pytest.mark.parametrize(
