@@ -327,6 +327,8 @@ class ReleaseWorkflow:
                     source=self._request.source,
                     terraform_dir=root,
                     variables=variables,
+                    # references only: the activity resolves them (never in history)
+                    secret_variables=dict(self._config.infra.secret_variables),
                 ),
                 TerraformPlanResult,
                 opts.TERRAFORM,
