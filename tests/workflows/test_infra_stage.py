@@ -232,3 +232,19 @@ async def test_an_image_repository_map_without_the_service_fails_the_build(
             raise AssertionError("the build must fail without a repository")
     assert "image_repositories of terraform/envs/local has no repository for 'producer'" in cause
     assert world.calls["build_image"] == 0
+
+
+async def test_secret_variables_reach_the_plan_as_references_only(
+    time_env: WorkflowEnvironment,
+) -> None:
+    world = FakeWorld()
+    request = release_request()
+    request.pipeline.infra.secret_variables = {"db_password": "env:GO_COFFEE_DB_PASSWORD"}
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start_release(time_env.client, request, queue)
+        await wait_for_stage(handle, production_gate)
+        await handle.terminate()
+    planned = [inp for name, inp in world.log if name == "terraform_plan"]
+    assert [p.secret_variables for p in planned] == [{"db_password": "env:GO_COFFEE_DB_PASSWORD"}]
+    assert all("db_password" not in p.variables for p in planned)
