@@ -4,6 +4,10 @@ A notification is a courtesy, never a gate: the activity reports a failed delive
 its result instead of raising, so a webhook that is down can never fail or hold up a
 release. The payload is Slack's incoming-webhook JSON (`text` plus one attachment with
 fields), which Mattermost, Rocket.Chat and most chat tools accept as well.
+
+A webhook URL is a credential, so pipeline.yaml gives it as a secret reference
+(`env:BREWLINE_WEBHOOK_URL`, `aws-secretsmanager:...`): the reference travels through
+Temporal, and the URL is resolved here, registered for redaction and never reported.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import urllib.error
 import urllib.request
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.secrets import SecretResolver
 from brewline.model import NotifyInput, NotifyResult
 
 COLORS = {"rolled-back": "#d00000", "failed": "#d00000", "promoted": "#2eb67d"}
@@ -37,19 +43,31 @@ def payload(inp: NotifyInput) -> dict[str, object]:
 
 
 class NotifyActivities:
-    def __init__(self, timeout: float = 5.0) -> None:
+    def __init__(self, timeout: float = 5.0, secrets: SecretResolver | None = None) -> None:
         self.timeout = timeout
+        self.secrets = secrets or SecretResolver()
 
     @activity.defn(name="notify")
     async def notify(self, inp: NotifyInput) -> NotifyResult:
-        if not inp.webhook_url.startswith(("http://", "https://")):
-            return NotifyResult(False, error=f"webhook URL {inp.webhook_url!r} is not http(s)")
-        return await asyncio.to_thread(self._post, inp)
+        url = inp.webhook_url
+        if not url.startswith(("http://", "https://")):
+            try:  # a secret reference (config.py allows only loopback URLs inline)
+                url = await self.secrets.resolve("notify.webhook", inp.webhook_url)
+            except ApplicationError as exc:
+                return NotifyResult(False, error=exc.message)
+            if not url.startswith(("http://", "https://")):
+                return NotifyResult(
+                    False,
+                    error=f"webhook {inp.webhook_url!r} is not http(s) and does not name an "
+                    "http(s) URL",
+                )
+        return await asyncio.to_thread(self._post, inp, url)
 
-    def _post(self, inp: NotifyInput) -> NotifyResult:
+    def _post(self, inp: NotifyInput, url: str) -> NotifyResult:
+        """POST the event; errors name the reference (`inp.webhook_url`), never the URL."""
         body = json.dumps(payload(inp)).encode()
         request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-            inp.webhook_url,
+            url,
             data=body,
             headers={"Content-Type": "application/json"},
             method="POST",

@@ -88,11 +88,24 @@ def _strategy(value: object) -> str:
 
 
 def _webhook(value: object) -> str:
-    url = nonempty(value).strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} must be an http(s) URL of a Slack-compatible webhook")
-    return url
+    """A chat webhook's URL is a credential: a secret reference, or a loopback URL."""
+    text = nonempty(value).strip()
+    if text.startswith(("http://", "https://")):
+        parts = urlsplit(text)
+        if parts.hostname in ("127.0.0.1", "localhost", "::1"):
+            return text
+        raise ValueError(
+            f"{urlsplit(text).scheme}://{parts.hostname}/... is a webhook URL written in the "
+            "file: it is a credential (anyone holding it can post), so give it as a secret "
+            "reference such as env:BREWLINE_WEBHOOK_URL (only a loopback URL may be inline)"
+        )
+    try:
+        parse_secret_ref(text)
+    except ValueError as err:
+        raise ValueError(
+            f"must be an http(s) URL on loopback or a secret reference to the webhook URL: {err}"
+        ) from None
+    return text
 
 
 def _prometheus_url(value: object) -> str:

@@ -91,7 +91,13 @@ def test_all_problems_are_listed_at_once() -> None:
         (lambda d: d["services"]["producer"].update(load_path="orders"), "load_path: 'orders'"),
         (
             lambda d: d.update(notify={"webhook": "ftp://chat.example"}),
-            "notify.webhook: 'ftp://chat.example' must be an http(s) URL",
+            "notify.webhook: must be an http(s) URL on loopback or a secret reference",
+        ),
+        (
+            # a chat webhook URL is a credential: never inline, never in workflow history
+            lambda d: d.update(notify={"webhook": "https://hooks.slack.com/services/T/B/x"}),
+            "notify.webhook: https://hooks.slack.com/... is a webhook URL written in the file: "
+            "it is a credential",
         ),
         (lambda d: d.update(notify={"channel": "#x"}), "unknown key 'notify.channel'"),
         (
@@ -114,8 +120,10 @@ def test_a_canary_environment_without_a_canary_section_gets_the_default() -> Non
     assert validate(data).canary == DEFAULT_CANARY
     data["environments"]["production"]["strategy"] = "direct"
     assert validate(data).canary is None  # nothing uses it
-    data["notify"] = {"webhook": "https://chat.example/hooks/T1"}
-    assert validate(data).notify.webhook == "https://chat.example/hooks/T1"
+    data["notify"] = {"webhook": "env:BREWLINE_WEBHOOK_URL"}
+    assert validate(data).notify.webhook == "env:BREWLINE_WEBHOOK_URL"
+    data["notify"] = {"webhook": "http://127.0.0.1:9009/hook"}  # loopback may be inline
+    assert validate(data).notify.webhook == "http://127.0.0.1:9009/hook"
 
 
 def test_canary_problems_are_listed_with_the_rest() -> None:

@@ -12,6 +12,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import NotifyActivities
+from activities.secrets import SecretResolver
 from brewline.model import NotifyInput
 
 
@@ -82,3 +83,18 @@ async def test_an_unreachable_webhook_is_reported_not_raised() -> None:
 async def test_a_non_http_url_is_refused_without_a_request() -> None:
     result = await ActivityEnvironment().run(NotifyActivities().notify, event("file:///etc/passwd"))
     assert not result.delivered and "is not http(s)" in result.error
+
+
+async def test_a_webhook_given_by_reference_is_resolved_and_never_reported(webhook: str) -> None:
+    """pipeline.yaml names the URL by reference; the URL (a credential) stays out of results."""
+    resolver = SecretResolver(environ={"BREWLINE_WEBHOOK_URL": webhook})
+    acts = NotifyActivities(timeout=2, secrets=resolver)
+    sent = await ActivityEnvironment().run(acts.notify, event("env:BREWLINE_WEBHOOK_URL"))
+    assert sent.delivered and len(Hook.received) == 1
+
+    Hook.status = 500
+    failed = await ActivityEnvironment().run(acts.notify, event("env:BREWLINE_WEBHOOK_URL"))
+    assert not failed.delivered and webhook not in failed.error
+
+    unset = await ActivityEnvironment().run(acts.notify, event("env:NOT_SET_ANYWHERE"))
+    assert not unset.delivered and "NOT_SET_ANYWHERE" in unset.error
