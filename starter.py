@@ -5,13 +5,16 @@ steer their canaries.
                               [--container-env api-gateway:NAME=VALUE ...]
     python starter.py status <release-id> [--watch] [--json]
     python starter.py approve <release-id> --as <approver> [--reason TEXT] [--plan SHA256]
-    python starter.py reject <release-id> --as <approver> --reason TEXT
+                                            [--key PATH]
+    python starter.py reject <release-id> --as <approver> --reason TEXT [--key PATH]
     python starter.py list [--stage awaiting-approval]
-    python starter.py promote <release-id> --as <approver> [--full] [--service NAME]
+    python starter.py promote <release-id> --as <approver> [--full] [--service NAME] [--key PATH]
     python starter.py pause|resume <release-id> --as <person> [--service NAME] [--reason TEXT]
     python starter.py abort <release-id> [--wait]    (a running canary rolls back at once)
 
 Bad input gets one line naming the value and what is allowed, and starts nothing.
+Decisions (approve, reject, promote) are signed with the approver's SSH key: --key, else
+the first key ssh-agent offers, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa (brewline/signing.py).
 Connection settings come from TEMPORAL_* variables (see brewline/connection.py).
 """
 
@@ -24,9 +27,12 @@ import getpass
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -48,6 +54,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from brewline import canary as c
 from brewline import search_attributes as sa
+from brewline import signing
 from brewline.config import ConfigError, load
 from brewline.connection import ConnectionSettings, TemporalUnreachable, connect
 from brewline.identity import (
@@ -57,7 +64,14 @@ from brewline.identity import (
     validate_person,
     validate_version,
 )
-from brewline.model import CanaryRef, DecisionInput, ReleaseRequest, ReleaseStatus
+from brewline.model import (
+    ApprovalState,
+    CanaryRef,
+    DecisionInput,
+    DecisionResult,
+    ReleaseRequest,
+    ReleaseStatus,
+)
 from brewline.platform import REPO_ROOT, PlatformSettings
 from workflows.canary import CanaryWorkflow
 from workflows.release import ReleaseWorkflow
@@ -100,6 +114,13 @@ def build_request(args: argparse.Namespace) -> tuple[ReleaseRequest, str]:
     source = Path(args.source).resolve()
     if not (source / config.go_module).is_dir():
         raise UsageError(f"source {str(source)!r} has no Go module folder {config.go_module!r}")
+    signers = config.approval.allowed_signers
+    if not config.approval.allow_unsigned and signers and not (source / signers).is_file():
+        raise UsageError(
+            f"{pipeline_path} approval.allowed_signers names {signers!r}, which is not a file "
+            f"in {source}; decisions could never be verified. Create it (one line per "
+            'approver: <name> namespaces="brewline-approval" <public key>)'
+        )
     services = sorted(set(services))
     container_env = _container_env(args.container_env or [])
     problems = validate_container_env(services, container_env)
@@ -232,15 +253,41 @@ async def cmd_decide(args: argparse.Namespace, client: Client | None, approve: b
     plan_sha256 = _plan_sha256(getattr(args, "plan", None))
     client = client or await _connect(args)
     handle = client.get_workflow_handle(args.release_id)
+    status = await _status(handle)
+    statement, signature = "", ""
+    waiting = _waiting_approval(status)
+    if waiting is not None:  # with nothing waiting, the workflow says so itself
+        stage = (
+            signing.PLAN_REVIEW_STAGE
+            if waiting.plan_sha256
+            else signing.approval_stage(waiting.environment)
+        )
+        statement, signature = sign_decision(
+            args.key,
+            status,
+            signing.statement(
+                status.release_id,
+                stage,
+                status.version,
+                "approve" if approve else "reject",
+                args.approver,
+                datetime.now(UTC),
+                plan_sha256=(plan_sha256 if approve else "") or waiting.plan_sha256,
+            ),
+        )
     try:
+        # by name: the handler is async, which the SDK's method overloads type as a coroutine
         result = await handle.execute_update(
-            ReleaseWorkflow.decide,
+            "decide",
             DecisionInput(
                 approver=args.approver,
                 approve=approve,
                 reason=reason,
                 plan_sha256=plan_sha256,
+                statement=statement,
+                signature=signature,
             ),
+            result_type=DecisionResult,
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
@@ -248,8 +295,154 @@ async def cmd_decide(args: argparse.Namespace, client: Client | None, approve: b
         raise UsageError(f"decision refused: {message}") from None
     except RPCError as exc:
         raise UsageError(_rpc_message(exc, args.release_id)) from None
-    print(f"{args.release_id}: {result.status} by {args.approver}")
+    how = " (signed)" if signature else " (UNSIGNED)"
+    print(f"{args.release_id}: {result.status} by {args.approver}{how}")
     return 0
+
+
+def _waiting_approval(status: ReleaseStatus) -> ApprovalState | None:
+    gates = status.approvals or ([status.approval] if status.approval else [])
+    return next((a for a in gates if a.status == "waiting"), None)
+
+
+# ------------------------------------------------------------------------- signing
+DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
+
+
+@dataclasses.dataclass
+class SigningKey:
+    """What `ssh-keygen -Y sign -f` gets: a private key file, or the public key of a key
+    ssh-agent holds (ssh-keygen then asks the agent to sign)."""
+
+    path: Path
+    description: str
+    agent_public_key: str = ""  # set for an agent key: written next to the statement
+    explicit: bool = False  # given with --key
+
+
+def find_key(explicit: str | None) -> tuple[SigningKey | None, list[str]]:
+    """The key to sign with, and every place tried (for the error when there is none)."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise UsageError(f"--key {explicit!r} is not a file: name an SSH key file")
+        return SigningKey(path, str(path), explicit=True), [str(path)]
+    tried: list[str] = []
+    if os.environ.get("SSH_AUTH_SOCK"):
+        ssh_add = shutil.which("ssh-add") or "ssh-add"
+        try:
+            listed = subprocess.run(
+                [ssh_add, "-L"], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            tried.append(f"ssh-agent (ssh-add -L failed: {exc})")
+        else:
+            keys = [
+                line
+                for line in listed.stdout.splitlines()
+                if line.startswith(("ssh-", "ecdsa-", "sk-"))
+            ]
+            if listed.returncode == 0 and keys:
+                comment = " ".join(keys[0].split()[2:]) or keys[0].split()[0]
+                return SigningKey(Path("agent.pub"), f"ssh-agent key {comment}", keys[0]), []
+            tried.append("ssh-agent (it offers no key)")
+    else:
+        tried.append("ssh-agent (SSH_AUTH_SOCK is not set)")
+    for candidate in DEFAULT_KEYS:
+        path = Path(candidate).expanduser()
+        if path.is_file():
+            return SigningKey(path, str(path)), tried
+        tried.append(str(path))
+    return None, tried
+
+
+def ssh_sign(key: SigningKey, text: str) -> str:
+    """The armored signature of `text` by `key` (ssh-keygen -Y sign -n brewline-approval)."""
+    ssh_keygen = shutil.which("ssh-keygen") or "ssh-keygen"
+    with tempfile.TemporaryDirectory(prefix="brewline-sign-") as folder:
+        message = Path(folder) / "statement"
+        message.write_text(text)
+        key_path = key.path
+        if key.agent_public_key:
+            key_path = Path(folder) / "agent.pub"
+            key_path.write_text(key.agent_public_key + "\n")
+        argv = [ssh_keygen, "-Y", "sign", "-f", str(key_path), "-n", signing.NAMESPACE]
+        try:
+            done = subprocess.run(
+                [*argv, str(message)], capture_output=True, text=True, timeout=120, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise UsageError(f"cannot sign with {key.description}: {exc}") from None
+        signature = message.with_name("statement.sig")
+        if done.returncode != 0 or not signature.is_file():
+            said = (done.stderr or done.stdout).strip().splitlines()
+            raise UsageError(
+                f"ssh-keygen could not sign with {key.description}: "
+                + (said[-1] if said else f"exit code {done.returncode}")
+            )
+        return signature.read_text()
+
+
+def _verifies_locally(status: ReleaseStatus, principal: str, text: str, signature: str) -> bool:
+    """Whether the worker's allowed-signers file (when this machine can read it) lists the
+    key for `principal`; True when it cannot tell (the workflow decides)."""
+    path = Path(status.allowed_signers) if status.allowed_signers else None
+    if path is None or not path.is_file():
+        return True
+    ssh_keygen = shutil.which("ssh-keygen") or "ssh-keygen"
+    with tempfile.TemporaryDirectory(prefix="brewline-check-") as folder:
+        sig = Path(folder) / "statement.sig"
+        sig.write_text(signature)
+        done = subprocess.run(
+            [
+                *(ssh_keygen, "-Y", "verify", "-f", str(path), "-I", principal),
+                *("-n", signing.NAMESPACE, "-s", str(sig)),
+            ],
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    return done.returncode == 0
+
+
+def sign_decision(
+    key_arg: str | None, status: ReleaseStatus, statement: signing.Statement
+) -> tuple[str, str]:
+    """(statement text, signature) for a decision, or ("", "") to send it unsigned, which
+    only a pipeline with approval.allow_unsigned (local demo) accepts: then it warns."""
+    key, tried = find_key(key_arg)
+    text = statement.to_text()
+    if key is None:
+        if status.unsigned_allowed:
+            print(
+                f"warning: no SSH key found ({', '.join(tried)}); sending the decision "
+                f"UNSIGNED: {signing.UNSIGNED_NOTICE}",
+                file=sys.stderr,
+            )
+            return "", ""
+        raise UsageError(
+            f"no SSH key to sign the decision with; tried {', '.join(tried)}. Pass --key "
+            "PATH (a key listed for you in the pipeline's allowed-signers file), or add "
+            "one to ssh-agent"
+        )
+    signature = ssh_sign(key, text)
+    if (
+        status.unsigned_allowed
+        and not key.explicit
+        and not _verifies_locally(status, statement.approver, text, signature)
+    ):
+        # a demo user's everyday key is not in the demo's allowed signers: a signed
+        # decision would be checked and refused, an unsigned one is allowed here
+        print(
+            f"warning: {key.description} is not listed for {statement.approver!r} in "
+            f"{status.allowed_signers}; sending the decision UNSIGNED: "
+            f"{signing.UNSIGNED_NOTICE}",
+            file=sys.stderr,
+        )
+        return "", ""
+    return text, signature
 
 
 async def cmd_list(args: argparse.Namespace, client: Client | None) -> int:
@@ -298,16 +491,37 @@ async def cmd_canary(args: argparse.Namespace, client: Client | None) -> int:
             f"(it is {status.state} at stage {status.stage}); nothing to {action}"
         )
     for ref in running:
+        statement, signature = "", ""
+        if action in c.SIGNED_ACTIONS:  # pause and resume only stop or let the analysis go on
+            statement, signature = sign_decision(
+                args.key,
+                status,
+                signing.statement(
+                    status.release_id,
+                    signing.canary_stage(ref.environment, ref.service),
+                    status.version,
+                    action,
+                    actor,
+                    datetime.now(UTC),
+                ),
+            )
         try:
             record = await client.get_workflow_handle(ref.workflow_id).execute_update(
-                CanaryWorkflow.control, c.CanaryControl(actor, action, args.reason or "")
+                "control",
+                c.CanaryControl(actor, action, args.reason or "", statement, signature),
+                result_type=c.ControlRecord,
             )
         except WorkflowUpdateFailedError as exc:
             message = getattr(exc.cause, "message", None) or str(exc.cause)
             raise UsageError(f"{action} of {ref.service} refused: {message}") from None
         except RPCError as exc:
             raise UsageError(_rpc_message(exc, ref.workflow_id)) from None
-        print(f"{ref.workflow_id}: {record.action} by {record.actor} at {_ts(record.at)}")
+        if record.refused:
+            raise UsageError(f"{action} of {ref.service} refused: {record.refused}")
+        print(
+            f"{ref.workflow_id}: {record.action} by {record.actor} at {_ts(record.at)}"
+            + (f" ({record.signed})" if record.signed else "")
+        )
     return 0
 
 
@@ -411,6 +625,7 @@ def render_canary(cs: c.CanaryStatus, ref: CanaryRef | None = None) -> list[str]
             out.append(f"  judged on {numbers}")
     for control in cs.controls:
         refused = f" REFUSED: {control.refused}" if control.refused else ""
+        refused += f" [{control.signed}]" if control.signed else ""
         why = f" ({control.reason})" if control.reason else ""
         out.append(f"  {control.action} by {control.actor} at {_ts(control.at)}{why}{refused}")
     if cs.reason:
@@ -426,6 +641,8 @@ def render(status: ReleaseStatus, canaries: Sequence[c.CanaryStatus] = ()) -> st
         f"   initiator {status.initiator}",
         f"state     {status.state} at stage {status.stage}",
     ]
+    if status.unsigned_allowed:
+        out.insert(0, f"WARNING   {signing.UNSIGNED_NOTICE}: pipeline approval.allow_unsigned")
     if status.waiting_for:
         out.append(f"waiting   {status.waiting_for}")
     if status.failure:
@@ -451,6 +668,8 @@ def render(status: ReleaseStatus, canaries: Sequence[c.CanaryStatus] = ()) -> st
         line = f"approval  {a.environment}: {a.status}"
         if a.decided_by:
             line += f" by {a.decided_by} at {_ts(a.decided_at)} ({a.via})"
+            if a.signed:
+                line += f" [{a.signed}]"
         elif a.deadline and a.status == "waiting":
             line += f" until {_ts(a.deadline)}"
         if a.reason:
@@ -514,6 +733,12 @@ async def _connect(args: argparse.Namespace) -> Client:
     return await connect(ConnectionSettings.from_env(args.address))
 
 
+KEY_HELP = (
+    "SSH key to sign the decision with (default: ssh-agent's first key, else "
+    "~/.ssh/id_ed25519, id_ecdsa, id_rsa)"
+)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="starter.py", description="Start, follow and decide brewline releases."
@@ -551,6 +776,7 @@ def parser() -> argparse.ArgumentParser:
         dec.add_argument("release_id")
         dec.add_argument("--as", dest="approver", required=True, help="your approver name")
         dec.add_argument("--reason", help="why (required to reject)")
+        dec.add_argument("--key", help=KEY_HELP)
         if name == "approve":
             dec.add_argument(
                 "--plan",
@@ -575,6 +801,7 @@ def parser() -> argparse.ArgumentParser:
         ctl.add_argument("--reason", help="recorded with the action")
         if name == "promote":
             ctl.add_argument("--full", action="store_true", help="skip every remaining step")
+            ctl.add_argument("--key", help=KEY_HELP)
 
     ab = sub.add_parser("abort", help="stop a release and restore what it deployed")
     ab.add_argument("release_id")

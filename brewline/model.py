@@ -505,6 +505,7 @@ class ReleaseStatus:
     plans: dict[str, TerraformPlanResult] = field(default_factory=dict)  # Terraform root -> plan
     approvals: list[ApprovalState] = field(default_factory=list)  # every gate, plan review first
     unsigned_allowed: bool = False  # pipeline approval.allow_unsigned (local demo only)
+    allowed_signers: str = ""  # the allowed-signers file on the worker's machine (absolute)
 
 
 @dataclass

@@ -830,6 +830,11 @@ class ReleaseWorkflow:
             plans=dict(self._plans),
             approvals=list(self._approvals.values()),
             unsigned_allowed=self._config.approval.allow_unsigned,
+            allowed_signers=(
+                f"{self._request.source}/{self._config.approval.allowed_signers}"
+                if self._config.approval.allowed_signers
+                else ""
+            ),
         )
 
     def _first_environment_approval(self) -> ApprovalState | None:
