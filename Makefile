@@ -6,9 +6,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DEBS := buildah podman skopeo docker-registry runc uidmap prometheus hey
+DEBS := buildah podman skopeo docker-registry runc uidmap prometheus hey openssh-client
 # Commands each Debian package brings, to skip apt when they are all there.
-DEB_COMMANDS := buildah podman skopeo docker-registry runc prometheus hey
+DEB_COMMANDS := buildah podman skopeo docker-registry runc prometheus hey ssh-keygen
 
 .PHONY: help setup debs venv up down demo demo-bad worker test test-fast lint bench bench-rollback bench-judge chaos clean
 
