@@ -16,6 +16,7 @@ from brewline import canary as c
 from brewline.judge import Verdict
 from brewline.model import ApprovalState, Deployment, ReleaseStatus, TerraformPlanResult
 from brewline.platform import REPO_ROOT
+from tests.signers import make_signer, write_allowed_signers
 from tests.workflows.fakes import FakeWorld, new_worker, wait_for_stage
 from tests.workflows.test_release_workflow import awaiting_approval
 
@@ -267,3 +268,58 @@ def test_a_plan_review_shows_the_plan_its_changes_and_how_to_approve_it() -> Non
         f"--as <approver> --plan {sha}"
     ) in lines
     assert "approval  production: pending" in lines
+
+
+async def test_approve_signs_with_key_and_without_a_key_says_where_it_looked(
+    local_env: WorkflowEnvironment,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client: Client = local_env.client
+    source = tmp_path / "source"
+    (source / "examples" / "go-coffee").mkdir(parents=True)  # the Go module folder
+    alice = make_signer(tmp_path / "keys", "alice")
+    write_allowed_signers(source, alice)
+    pipeline = yaml.safe_load((REPO_ROOT / "pipeline.yaml").read_text())
+    pipeline["approval"]["allow_unsigned"] = False
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(pipeline))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.ssh keys there
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    world = FakeWorld()
+    queue = f"tq-{uuid.uuid4()}"
+    version = f"7.7.{uuid.uuid4().int % 100000}"
+    rid = f"release-go-coffee-api-gateway-{version}"
+    async with new_worker(client, world, queue):
+        argv = ["release", "--services", "api-gateway", "--version", version, "--as", "carol"]
+        argv += ["--pipeline", str(path), "--task-queue", queue, "--source", str(source)]
+        assert await starter.main(argv, client=client) == 0
+        handle = client.get_workflow_handle(rid)
+        await wait_for_stage(handle, awaiting_approval)
+        capsys.readouterr()
+
+        assert await starter.main(["approve", rid, "--as", "alice"], client=client) == 2
+        err = capsys.readouterr().err
+        assert "no SSH key to sign the decision with; tried ssh-agent (SSH_AUTH_SOCK" in err
+        assert f"{tmp_path}/home/.ssh/id_ed25519, {tmp_path}/home/.ssh/id_ecdsa" in err
+
+        argv = ["approve", rid, "--as", "alice", "--key", str(alice.key)]
+        assert await starter.main(argv, client=client) == 0
+        assert f"{rid}: approved by alice (signed)" in capsys.readouterr().out
+        await handle.result()
+        assert await starter.main(["status", rid], client=client) == 0
+        shown = capsys.readouterr().out
+    assert "[signed by alice, ED25519 key SHA256:" in shown
+    assert "UNSIGNED APPROVALS ALLOWED" not in shown
+
+
+def test_a_demo_status_says_unsigned_approvals_are_allowed() -> None:
+    status = ReleaseStatus(
+        "r", "1.0.0", ["api-gateway"], "carol", "test", "running", "", [], [], None, []
+    )
+    assert "UNSIGNED APPROVALS ALLOWED" not in starter.render(status)
+    status.unsigned_allowed = True
+    assert starter.render(status).startswith(
+        "WARNING   UNSIGNED APPROVALS ALLOWED (local demo only)"
+    )
