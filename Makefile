@@ -10,14 +10,15 @@ DEBS := buildah podman skopeo docker-registry runc uidmap prometheus hey openssh
 # Commands each Debian package brings, to skip apt when they are all there.
 DEB_COMMANDS := buildah podman skopeo docker-registry runc prometheus hey ssh-keygen
 
-.PHONY: help setup debs venv up down demo demo-bad worker test test-fast lint bench bench-rollback bench-judge chaos clean
+.PHONY: help setup debs venv up down demo demo-bad worker test test-fast lint bench bench-rollback bench-judge bench-load chaos clean
 
 help:
 	@echo "make demo   set up, start the local platform and a worker, release api-gateway to the approval gate"
 	@echo "make test   set up and run the whole test suite"
 	@echo "make demo-bad   release a faulty api-gateway (20% errors) and watch the canary roll it back"
 	@echo "make chaos  kill the worker and restart Temporal during real releases (CHAOS_ARGS=\"--seed N --runs N\")"
-	@echo "make up | down | worker | lint | bench | bench-rollback | bench-judge | clean"
+	@echo "make bench-load   100 releases at once on one bounded worker, simulated activities (BENCH_LOAD_ARGS=\"--releases N --max-activities N\")"
+	@echo "make up | down | worker | lint | bench | bench-rollback | bench-judge | bench-load | clean"
 
 setup: debs venv
 
@@ -73,6 +74,10 @@ bench-rollback: setup
 
 bench-judge: setup
 	$(PY) -m bench.judge
+
+BENCH_LOAD_ARGS ?= --releases 100 --max-activities 8
+bench-load: setup
+	$(PY) -m bench.load $(BENCH_LOAD_ARGS)
 
 # 2 runs x 4 releases, each undisturbed then disturbed: >= 30 kills (about 1.5 h on 2 cores)
 CHAOS_ARGS ?= --runs 2 --releases-per-run 4
