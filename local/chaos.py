@@ -51,7 +51,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -1222,6 +1222,12 @@ async def one_pass(
     log: Any,
     label: str,
 ) -> tuple[list[ReleaseRecord], ChaosPlatform]:
+    # Go's build cache is shared by the passes, as a CI runner keeps it: a cold -race
+    # build of the standard library takes minutes on two busy cores, and `go test
+    # -count=1` never reuses a test result, so every release still runs its tests.
+    (home / "go").parent.mkdir(parents=True, exist_ok=True)
+    (snapshot.parent / "go").mkdir(exist_ok=True)
+    (home / "go").symlink_to(snapshot.parent / "go", target_is_directory=True)
     platform = ChaosPlatform(home, snapshot, log)
     weights = canary_weights(snapshot)
     records = []
@@ -1277,6 +1283,10 @@ async def chaos(args: argparse.Namespace) -> int:
             kills += platform.kills
             restarts += platform.server_restarts
             for ref, got in zip(reference, disturbed, strict=True):
+                # every record in the log: the evidence behind each line and difference
+                for label, rec in (("reference", ref), ("disturbed", got)):
+                    log.write(f"record run {plan.run} {label} {json.dumps(asdict(rec))}\n")
+                log.flush()
                 found = compare(ref, got)
                 checked += 1
                 print(release_line(plan.run, ref, got, len(found)), flush=True)
