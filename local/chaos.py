@@ -117,15 +117,27 @@ KILL_POINTS: dict[str, KillPoint] = {
         KillPoint("deploy-staging", "deploy", 4, "while deploy_service runs for staging"),
         KillPoint("approval", "approval", 5, "at the approval gate; the approval is sent"),
         KillPoint("deploy-production", "deploy", 6, "while deploy_service runs for production"),
-        KillPoint("canary-start", "canary", 6, "while deploy_canary runs"),
-        KillPoint("set-weight", "canary", 7, "while set_canary_weight runs"),
-        KillPoint("analysis", "canary", 7, "while the canary analysis measures"),
-        KillPoint("promote", "canary", 9, "while promote_canary runs"),
-        KillPoint("rollback", "canary", 9, "while rollback_canary runs"),
+        KillPoint("canary-start", "canary-start", 6, "while deploy_canary runs"),
+        KillPoint("set-weight", "canary-weight", 7, "while set_canary_weight runs"),
+        KillPoint("analysis", "canary-analysis", 7, "while the canary analysis measures"),
+        KillPoint("promote", "canary-end", 9, "while promote_canary runs"),
+        KillPoint("rollback", "canary-end", 9, "while rollback_canary runs"),
         KillPoint("restore", "deploy", 10, "while restore_service runs (compensation)"),
     )
 }
-CATEGORIES = ("test", "scan", "infra", "build", "deploy", "approval", "canary")
+# what each run covers at least once (when its releases pass through it)
+CATEGORIES = (
+    "test",
+    "scan",
+    "infra",
+    "build",
+    "deploy",
+    "approval",
+    "canary-start",
+    "canary-weight",
+    "canary-analysis",
+    "canary-end",  # promote or rollback
+)
 _COMMON = ("test", "scan", "infra", "build", "deploy-staging", "approval")
 
 
@@ -209,7 +221,8 @@ def plan_runs(
     """The kill plan: the same seed, runs and releases always give the same plan.
 
     Each run covers every stage family its releases pass through at least once (test,
-    scan, infra, build, deploy, approval, canary), then fills up with random points.
+    scan, infra, build, deploy, approval, and the canary's start, set_weight, analysis and
+    promote or rollback), then fills up with random points.
     """
     rng = random.Random(seed)  # noqa: S311 (a reproducible plan, not a secret)
     candidates = [(i, point) for i, spec in enumerate(releases) for point in spec.points]
