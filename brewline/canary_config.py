@@ -10,6 +10,7 @@ one go. Every key left out takes DEFAULT_CANARY's value, so `canary: {}` is the 
       analysis: {interval: 5s, count: 6, failure_limit: 1, inconclusive_limit: 2,
                  consecutive_error_limit: 3, min_requests: 20,
                  on_inconclusive: pause,   # or rollback
+                 on_error: pause,          # Prometheus errors past the limit; or rollback
                  judge: threshold}         # or sequential: brewline/judge.py, see below
       sequential: {alpha: 0.01, beta: 0.05, harmful_ratio: 2, max_increase: 0.005,
                    min_canary_requests: 200, latency: true}
@@ -111,6 +112,9 @@ class CanaryConfig:
     on_inconclusive: str = "rollback"  # or "pause": wait for a person to promote or abort
     judge: str = "threshold"  # or "sequential": interval is the window, count the most per step
     sequential: JudgeSpec = field(default_factory=JudgeSpec)
+    # past consecutive_error_limit (Prometheus down): roll back (Argo's rule), or "pause":
+    # hold the canary where it is and wait for a person; never a promotion either way
+    on_error: str = "rollback"
 
 
 # The demo's canary, in the spirit of the Argo Rollout it replaces (10/20/50/80), with an
@@ -335,6 +339,7 @@ def validate_canary(
     on_inconclusive = analysis_node.get(
         "on_inconclusive", default.on_inconclusive, _one_of(ON_INCONCLUSIVE)
     )
+    on_error = analysis_node.get("on_error", default.on_error, _one_of(ON_INCONCLUSIVE))
     judge = analysis_node.get("judge", default.judge, _one_of(JUDGES))
     analysis_node.finish()
 
@@ -408,6 +413,7 @@ def validate_canary(
         on_inconclusive=on_inconclusive,
         judge=judge,
         sequential=sequential,
+        on_error=on_error,
     )
 
 

@@ -221,19 +221,25 @@ class CanaryWorkflow:
         """Run the analysis; None to go on, else why the canary must be rolled back.
 
         An Inconclusive analysis rolls back, or with `on_inconclusive: pause` waits for a
-        person: `resume` measures again from scratch, `promote` accepts and goes on.
+        person: `resume` measures again from scratch, `promote` accepts and goes on. An
+        Error one (Prometheus unreachable past consecutive_error_limit) does the same under
+        `on_error`. Neither ever promotes by itself.
         """
+        pause_on = {
+            "Inconclusive": self._in.canary.on_inconclusive,
+            "Error": self._in.canary.on_error,
+        }
         while True:
             verdict = await self._one_analysis()
             if verdict is None or verdict.phase == "Successful":
                 self._set_phase("progressing")
                 return None
-            if verdict.phase != "Inconclusive" or self._in.canary.on_inconclusive != "pause":
+            if pause_on.get(verdict.phase) != "pause":
                 return self._abort_reason() if self._abort else verdict.reason
             if not workflow.patched(EARLY_PROMOTE):
                 self._skip_pause = False
             self._resumed = False
-            self._set_phase("paused", f"analysis inconclusive: {verdict.reason}")
+            self._set_phase("paused", f"analysis {verdict.phase.lower()}: {verdict.reason}")
             await workflow.wait_condition(
                 lambda: (
                     self._skip_pause

@@ -73,6 +73,7 @@ def config(
         traffic=traffic,
         load=LoadSpec("/health", 20, 2),
         on_inconclusive=analysis.pop("on_inconclusive", "rollback"),
+        on_error=analysis.pop("on_error", "rollback"),
         judge=judge,
     )
 
@@ -188,6 +189,32 @@ async def test_prometheus_down_is_error_and_rolls_back_never_promotes(
     assert "error" in result.reason.lower()
     assert world.calls["promote_canary"] == 0
     assert all(m.phase == "Error" for m in result.measurements)
+
+
+async def test_prometheus_down_with_on_error_pause_waits_then_measures_again(
+    time_env: WorkflowEnvironment,
+) -> None:
+    """on_error: pause holds the canary for a person instead of rolling back; it never
+    promotes by itself, and resume measures from scratch once Prometheus is back."""
+    down = {"now": True}
+
+    def metrics(query: str) -> MetricQueryResult:
+        if down["now"]:
+            return MetricQueryResult(None, 0, error="cannot reach http://127.0.0.1:9090")
+        return healthy_metrics(query)
+
+    world = world_with(metrics)
+    steps = [CanaryStep("set_weight", weight=20), CanaryStep("analysis")]
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(time_env.client, world, queue):
+        handle = await start(time_env, world, config(steps, on_error="pause"), queue)
+        paused = await wait_for(handle, lambda s: s.phase == "paused")
+        assert paused.paused_reason.startswith("analysis error:")
+        assert world.calls["promote_canary"] == 0 and world.calls["rollback_canary"] == 0
+        down["now"] = False
+        await handle.signal(CanaryWorkflow.resume, c.CanaryControl("alice", c.RESUME))
+        result = await handle.result()
+    assert result.outcome == "promoted" and world.weights == [20, 100]
 
 
 async def test_no_data_pauses_for_a_person_then_resume_measures_again(
