@@ -34,6 +34,7 @@ from activities.terraform import TerraformActivities
 from activities.trivy import TrivyActivities
 from brewline.connection import ConnectionSettings, TemporalUnreachable, connect
 from brewline.platform import PlatformSettings
+from workflows import activity_options as opts
 from workflows.canary import CanaryWorkflow
 from workflows.release import ReleaseWorkflow
 
@@ -78,6 +79,28 @@ def build_activities(settings: PlatformSettings) -> list[Callable[..., Any]]:
     ]
 
 
+def build_load_activities(settings: PlatformSettings) -> list[Callable[..., Any]]:
+    """The load generator alone, for the worker on the load queue."""
+    return [LoadActivities(settings).generate_load]
+
+
+def make_load_worker(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Callable[..., Any]],
+    max_concurrent_activities: int = 32,
+) -> Worker:
+    """Polls `<task_queue>-load`: load generators hold a slot for a whole canary, so they
+    get slots of their own and never starve the canaries' other activities."""
+    return Worker(
+        client,
+        task_queue=task_queue + opts.LOAD_QUEUE_SUFFIX,
+        activities=list(activities),
+        max_concurrent_activities=max_concurrent_activities,
+        graceful_shutdown_timeout=timedelta(seconds=30),
+    )
+
+
 def make_worker(
     client: Client,
     task_queue: str,
@@ -98,18 +121,26 @@ async def serve(connection: ConnectionSettings, settings: PlatformSettings) -> N
     client = await connect(connection)
     limit = int(os.environ.get("BREWLINE_MAX_ACTIVITIES", "8"))
     worker = make_worker(client, connection.task_queue, build_activities(settings), limit)
+    load_limit = int(os.environ.get("BREWLINE_MAX_LOAD_ACTIVITIES", "32"))
+    load_worker = make_load_worker(
+        client, connection.task_queue, build_load_activities(settings), load_limit
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "worker polling %s on %s (namespace %s), at most %d activities at once",
+        "worker polling %s on %s (namespace %s), at most %d activities at once, and %s%s "
+        "for at most %d load generators",
         connection.task_queue,
         connection.address,
         connection.namespace,
         limit,
+        connection.task_queue,
+        opts.LOAD_QUEUE_SUFFIX,
+        load_limit,
     )
-    async with worker:
+    async with worker, load_worker:
         await stop.wait()
         log.info("shutting down: no new tasks, waiting for running activities")
     log.info("worker stopped")

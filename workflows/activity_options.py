@@ -27,6 +27,8 @@ class ActivityOptions:
     # Deploy-like activities must stop before compensation starts, or the two would race.
     cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL
     schedule_to_close: timedelta | None = field(default=None)
+    # "" = the workflow's task queue; else a suffix: the activity runs on "<queue><suffix>"
+    queue_suffix: str = ""
 
 
 def _retry(attempts: int, *non_retryable: str, initial: float = 2.0) -> RetryPolicy:
@@ -123,6 +125,12 @@ LOAD = ActivityOptions(
     retry=_retry(3, INVALID_CONFIG),
     cancellation=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
+# A load generator holds its activity slot for as long as its canary runs: on the
+# workflow's own queue, a few canaries at once took every slot of a bounded worker and
+# their own weight changes and measurements waited behind them. They run on their own
+# queue, polled by a worker of their own (worker.py).
+LOAD_QUEUE_SUFFIX = "-load"
+LOAD_OWN_QUEUE = dataclasses.replace(LOAD, queue_suffix=LOAD_QUEUE_SUFFIX)
 
 
 async def call(
@@ -133,10 +141,12 @@ async def call(
     summary: str,
 ) -> T:
     """Run an activity by name with its options; `summary` is what the UI shows for it."""
+    queue = workflow.info().task_queue + options.queue_suffix if options.queue_suffix else None
     return await workflow.execute_activity(
         activity,
         arg,
         result_type=result_type,
+        task_queue=queue,
         start_to_close_timeout=options.start_to_close,
         heartbeat_timeout=options.heartbeat,
         retry_policy=options.retry,

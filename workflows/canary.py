@@ -71,6 +71,8 @@ REQUEST_COUNT = 'sum(increase(traefik_service_requests_total{service="{canary}"}
 ROUTER_METRICS = "kubernetes-canary-reads-ingress-nginx"
 # patch id: a promote sent while the canary does not wait is kept for its next pause
 EARLY_PROMOTE = "early-promote-skips-next-pause"
+# patch id: the load generator runs on its own task queue (opts.LOAD_OWN_QUEUE)
+LOAD_QUEUE = "load-on-its-own-queue"
 LOAD_CHUNK_SECONDS = 600  # the load generator is restarted in chunks while the canary runs
 
 
@@ -477,7 +479,7 @@ class CanaryWorkflow:
                         LOAD_CHUNK_SECONDS,
                     ),
                     LoadResult,
-                    opts.LOAD,
+                    opts.LOAD_OWN_QUEUE if workflow.patched(LOAD_QUEUE) else opts.LOAD,
                     f"load {self._in.service} in {self._in.environment}",
                 )
             except ActivityError as exc:

@@ -7,6 +7,7 @@ assert on side effects (what was deployed, what compensation put back).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections import Counter
@@ -57,6 +58,7 @@ from brewline.model import (
     TrafficState,
 )
 from brewline.platform import REPO_ROOT, PlatformSettings
+from workflows.activity_options import LOAD_QUEUE_SUFFIX
 from workflows.canary import CanaryWorkflow
 from workflows.release import ReleaseWorkflow
 
@@ -77,6 +79,7 @@ class FakeWorld:
     canary: dict[tuple[str, str], Deployment] = field(default_factory=dict)
     weights: list[int] = field(default_factory=list)
     load_cancelled: int = 0
+    load_queues: list[str] = field(default_factory=list)  # where generate_load ran
     # judge: sequential: what the router's counters show in each window
     windows: Callable[[CountWindowInput], CountWindowResult] = field(
         default=lambda inp: healthy_window(inp)
@@ -221,6 +224,7 @@ class FakeWorld:
         @activity.defn(name="generate_load")
         async def generate_load(inp: LoadInput) -> LoadResult:
             world._record("generate_load", inp)
+            world.load_queues.append(activity.info().task_queue)
             try:
                 while True:  # like hey: runs until its duration or a cancellation
                     activity.heartbeat()
@@ -295,12 +299,32 @@ def release_request(
     )
 
 
-def new_worker(client: Client, world: FakeWorld, task_queue: str) -> Worker:
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[ReleaseWorkflow, CanaryWorkflow],
-        activities=world.activities(),
+class Workers:
+    """The workflow worker and the load generator's (as worker.py runs them), as one."""
+
+    def __init__(self, *workers: Worker) -> None:
+        self.workers = workers
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> Workers:
+        for worker in self.workers:
+            await self._stack.enter_async_context(worker)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+
+def new_worker(client: Client, world: FakeWorld, task_queue: str) -> Workers:
+    activities = world.activities()
+    return Workers(
+        Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[ReleaseWorkflow, CanaryWorkflow],
+            activities=activities,
+        ),
+        Worker(client, task_queue=task_queue + LOAD_QUEUE_SUFFIX, activities=activities),
     )
 
 

@@ -372,6 +372,8 @@ async def test_the_load_generator_runs_while_the_canary_does(
         20,
     )
     assert world.load_cancelled == 1  # cancelled before the promotion, hey gone
+    # on a queue of its own: a load generator holds its slot for the whole canary
+    assert world.load_queues == [f"{queue}-load"]
     order = [name for name, _ in world.log]
     assert order.index("generate_load") < order.index(MEASURE[judge_kind])
 
