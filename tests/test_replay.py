@@ -14,10 +14,11 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from workflows.canary import CanaryWorkflow
 from workflows.release import ReleaseWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-WORKFLOWS = [ReleaseWorkflow]
+WORKFLOWS = [ReleaseWorkflow, CanaryWorkflow]
 
 
 def test_there_are_histories_for_the_happy_and_failure_paths() -> None:
@@ -25,6 +26,15 @@ def test_there_are_histories_for_the_happy_and_failure_paths() -> None:
     assert "release-e2e-happy-path" in names
     assert {"release-rejected", "release-aborted", "release-tests-failed"} <= names
     assert {"release-canary-promoted", "release-canary-rolled-back"} <= names
+    # the canary workflow on its own: promoted, and each way it stops or waits
+    assert {
+        "canary-promoted",
+        "canary-failure-limit-rolled-back",
+        "canary-prometheus-down-rolled-back",
+        "canary-prometheus-down-paused-resumed",
+        "canary-inconclusive-paused-resumed-threshold",
+        "canary-sequential-rolled-back",
+    } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -29,7 +29,13 @@ from brewline.model import (
     MetricQueryInput,
     MetricQueryResult,
 )
-from tests.workflows.fakes import FakeWorld, healthy_metrics, healthy_window, new_worker
+from tests.workflows.fakes import (
+    FakeWorld,
+    healthy_metrics,
+    healthy_window,
+    new_worker,
+    record_history,
+)
 from workflows.canary import CanaryWorkflow
 
 STABLE = Deployment("production", "api-gateway", "1.3.0", "reg/go-coffee/api-gateway@sha256:a")
@@ -140,6 +146,7 @@ async def test_a_healthy_canary_steps_up_and_is_promoted(time_env: WorkflowEnvir
     async with new_worker(time_env.client, world, queue):
         handle = await start(time_env, world, config(SEED_STEPS), queue)
         result = await handle.result()
+        await record_history(handle, "canary-promoted")
         status = await handle.query(CanaryWorkflow.status)
     assert result.outcome == "promoted" and result.reason == ""
     assert world.weights == [10, 50, 80, 100]
@@ -164,6 +171,7 @@ async def test_failure_limit_rolls_back_and_names_the_metric(
     async with new_worker(time_env.client, world, queue):
         handle = await start(time_env, world, config(SEED_STEPS, failure_limit=1), queue)
         result = await handle.result()
+        await record_history(handle, "canary-failure-limit-rolled-back")
         status = await handle.query(CanaryWorkflow.status)
     assert result.outcome == "rolled-back"
     assert "request-success-rate" in result.reason
@@ -185,6 +193,7 @@ async def test_prometheus_down_is_error_and_rolls_back_never_promotes(
     async with new_worker(time_env.client, world, queue):
         handle = await start(time_env, world, config(SEED_STEPS), queue)
         result = await handle.result()
+        await record_history(handle, "canary-prometheus-down-rolled-back")
     assert result.outcome == "rolled-back"
     assert "error" in result.reason.lower()
     assert world.calls["promote_canary"] == 0
@@ -214,6 +223,7 @@ async def test_prometheus_down_with_on_error_pause_waits_then_measures_again(
         down["now"] = False
         await handle.signal(CanaryWorkflow.resume, c.CanaryControl("alice", c.RESUME))
         result = await handle.result()
+        await record_history(handle, "canary-prometheus-down-paused-resumed")
     assert result.outcome == "promoted" and world.weights == [20, 100]
 
 
@@ -243,6 +253,7 @@ async def test_no_data_pauses_for_a_person_then_resume_measures_again(
         answers["no data"] = False
         await handle.signal(CanaryWorkflow.resume, c.CanaryControl("alice", c.RESUME))
         result = await handle.result()
+        await record_history(handle, f"canary-inconclusive-paused-resumed-{judge_kind}")
     assert result.outcome == "promoted"
     assert world.weights == [20, 100]
 
@@ -334,6 +345,7 @@ async def test_a_promote_sent_before_the_pause_skips_it(
         assert second.step == 3 and world.weights == [10, 40]
         await handle.signal(CanaryWorkflow.promote, c.CanaryControl("alice", c.PROMOTE))
         result = await handle.result()
+        await record_history(handle, f"canary-early-promote-{judge_kind}")
     assert result.outcome == "promoted" and world.weights == [10, 40, 100]
 
 
@@ -363,6 +375,7 @@ async def test_the_load_generator_runs_while_the_canary_does(
         cfg = config(steps, traffic="load-generator", judge=judge_kind)
         handle = await start(time_env, world, cfg, queue)
         result = await handle.result()
+        await record_history(handle, f"canary-load-generator-{judge_kind}")
     assert result.outcome == "promoted"
     loads = [arg for name, arg in world.log if name == "generate_load"]
     assert len(loads) == 1
@@ -457,6 +470,7 @@ async def test_the_sequential_judge_rolls_back_a_regression_with_its_numbers(
     async with new_worker(time_env.client, world, queue):
         handle = await start(time_env, world, judged(SEED_STEPS), queue)
         result = await handle.result()
+        await record_history(handle, "canary-sequential-rolled-back")
         status = await handle.query(CanaryWorkflow.status)
     assert result.outcome == "rolled-back"
     assert world.weights == [10, 0]
