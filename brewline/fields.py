@@ -101,6 +101,10 @@ def relative_path(value: object) -> str:
     path = PurePosixPath(text)
     if path.is_absolute() or ".." in path.parts:
         raise ValueError(f"{text!r} must be a path inside the source tree (relative, no '..')")
+    # these paths reach go, semgrep, trivy and terraform as arguments: a part starting
+    # with '-' could be read as an option, a control character breaks every tool
+    if any(part.startswith("-") for part in path.parts) or not text.isprintable():
+        raise ValueError(f"{text!r} must be a plain path: printable, no part starting with '-'")
     return text
 
 

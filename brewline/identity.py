@@ -70,6 +70,54 @@ def validate_person(kind: str, name: str) -> str:
     return name
 
 
+# A workflow id the activities may use as a folder name: no '/', no leading '.' or '-'.
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}", re.ASCII)
+
+
+def request_problems(
+    workflow_id: str,
+    version: str,
+    services: Iterable[str],
+    environments: Iterable[str],
+    initiator: str,
+    known_services: Iterable[str],
+    known_environments: Iterable[str],
+) -> list[str]:
+    """What is wrong with a release request as the workflow receives it (empty: nothing).
+
+    starter.py checks all of this before starting anything; the workflow checks again,
+    because anyone with access to the namespace can start it directly.
+    """
+    problems: list[str] = []
+    if not isinstance(workflow_id, str) or not SAFE_ID.fullmatch(workflow_id):
+        problems.append(
+            f"release id {workflow_id!r} is not allowed: letters, digits and . _ + -, "
+            "starting with a letter or digit (it names the release's folders)"
+        )
+    for check in (
+        lambda: validate_version(version),
+        lambda: validate_person("initiator", initiator),
+    ):
+        try:
+            check()
+        except InvalidName as exc:
+            problems.append(str(exc))
+    names = list(services)
+    if not names:
+        problems.append("a release needs at least one service")
+    known = set(known_services)
+    for name in names:
+        if name not in known:
+            problems.append(f"service {name!r} is not in the pipeline ({', '.join(sorted(known))})")
+    places = set(known_environments)
+    for name in environments:
+        if name not in places:
+            problems.append(
+                f"environment {name!r} is not in the pipeline ({', '.join(sorted(places))})"
+            )
+    return problems
+
+
 def release_id(project: str, services: Iterable[str], version: str) -> str:
     """The workflow id of a release: the same services and version give the same id.
 

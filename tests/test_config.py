@@ -250,3 +250,14 @@ def test_bad_signing_settings_name_the_key(key: str, value: str, expected: str) 
     with pytest.raises(ConfigError) as info:
         validate(data)
     assert any(p.startswith(expected) for p in info.value.problems), info.value.problems
+
+
+@pytest.mark.parametrize("path", ["--config=x", "policy/-rf", "helm\x00", "a\nb"])
+def test_a_path_that_a_tool_could_take_for_an_option_is_refused(path: str) -> None:
+    """scan.shared_paths and the like reach semgrep, trivy, go and terraform as arguments."""
+    data = repo_pipeline()
+    data["scan"]["shared_paths"] = [path]
+    with pytest.raises(ConfigError) as info:
+        validate(data)
+    assert "scan.shared_paths: " in str(info.value)
+    assert "must be a plain path: printable, no part starting with '-'" in str(info.value)

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from brewline import search_attributes as sa
     from brewline.approval import refusal
     from brewline.canary import CanaryInput, CanaryResult
+    from brewline.identity import request_problems
     from brewline.model import (
         ApprovalSignal,
         ApprovalState,
@@ -144,8 +145,10 @@ class ReleaseWorkflow:
     def __init__(self, request: ReleaseRequest) -> None:
         self._request = request
         self._config = request.pipeline
+        # unknown names are refused by run() (request_problems), not left to crash here
+        known = {e.name for e in self._config.environments}
         self._environments: list[EnvironmentConfig] = [
-            self._config.environment(name) for name in request.environments
+            self._config.environment(name) for name in request.environments if name in known
         ]
         names = [TEST, SCAN, BUILD, INFRA]
         self._approvals: dict[str, ApprovalState] = {}
@@ -172,6 +175,21 @@ class ReleaseWorkflow:
     # ---------------------------------------------------------------- the pipeline
     @workflow.run
     async def run(self, request: ReleaseRequest) -> ReleaseResult:
+        problems = request_problems(
+            workflow.info().workflow_id,
+            request.version,
+            request.services,
+            request.environments,
+            request.initiator,
+            [s.name for s in self._config.services],
+            [e.name for e in self._config.environments],
+        )
+        if problems:  # started around starter.py: fail at once, before anything runs
+            raise ApplicationError(
+                "invalid release request: " + "; ".join(problems),
+                type="InvalidRequest",
+                non_retryable=True,
+            )
         # Asked first, once: a release started before signed approvals keeps deciding
         # unsigned to its end (its pipeline snapshot names no allowed signers).
         self._signed_approvals()
