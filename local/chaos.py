@@ -55,6 +55,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
@@ -67,7 +68,13 @@ FAULT = "FAULT_ERROR_RATE=0.2"
 TASK_QUEUE = "chaos"
 MIN_TOTAL_KILLS = 30  # the issue: at least 30 kill points over the default runs
 DEFAULT_RUNS = 2
-RELEASE_DEADLINE = 2400.0  # seconds per release, kills and restarts included
+RELEASE_DEADLINE = 2400.0  # seconds for an undisturbed release
+# A disturbed release may take its reference's time plus, per kill, a heartbeat timeout
+# (60 s at most), the retry's backoff and a worker start, plus a server restart, plus
+# slack for a busy machine; past that it counts as stuck (lost).
+KILL_ALLOWANCE = 150.0
+RESTART_ALLOWANCE = 180.0
+DEADLINE_SLACK = 600.0
 WORKER_READY_TIMEOUT = 120.0
 POLL = 0.2  # seconds between observations of a release
 READY_LINE = "worker polling"  # what worker.py logs once its pollers run
@@ -541,6 +548,7 @@ class ReleaseRecord:
     missed: list[str] = field(default_factory=list)
     server_restarts: int = 0
     notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # from start to end, as the script saw it
 
 
 @dataclass(frozen=True)
@@ -613,6 +621,13 @@ def compare(reference: ReleaseRecord, disturbed: ReleaseRecord) -> list[Differen
             )
         )
     return diffs
+
+
+def disturbed_deadline(reference_seconds: float, kills: int, restarts: int) -> float:
+    """Seconds a disturbed release may take before it counts as stuck."""
+    return (
+        reference_seconds + KILL_ALLOWANCE * kills + RESTART_ALLOWANCE * restarts + DEADLINE_SLACK
+    )
 
 
 def summary_line(releases: int, kills: int, restarts: int, diffs: Sequence[Difference]) -> str:
@@ -981,6 +996,7 @@ class ReleaseDriver:
         duplicate: bool,
         concurrent: bool,
         weights: Sequence[int | None],
+        deadline: float = RELEASE_DEADLINE,
     ) -> None:
         self.p = platform
         self.spec = spec
@@ -989,6 +1005,7 @@ class ReleaseDriver:
         self.duplicate = duplicate
         self.concurrent = concurrent
         self.weights = weights  # the canary's steps: the weight of each set_weight step
+        self.deadline = deadline
         self.record = ReleaseRecord(spec.version, spec.kind)
         self.decision: asyncio.Task[None] | None = None
 
@@ -1003,7 +1020,8 @@ class ReleaseDriver:
             await asyncio.sleep(2)
         else:
             raise RuntimeError(f"could not start {self.spec.release_id}:\n{out}")
-        deadline = time.monotonic() + RELEASE_DEADLINE
+        began = time.monotonic()
+        deadline = began + self.deadline
         while time.monotonic() < deadline:
             await self.p.revive_worker()
             seen = await self.observe()
@@ -1015,7 +1033,10 @@ class ReleaseDriver:
             await self.act(seen)
             await asyncio.sleep(POLL)
         else:
-            self.record.notes.append(f"did not finish within {RELEASE_DEADLINE:g}s")
+            self.record.notes.append(
+                f"STUCK: did not finish within {self.deadline:.0f}s; {await self.where()}"
+            )
+        self.record.seconds = time.monotonic() - began
         if self.decision is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.decision, 600)
@@ -1061,6 +1082,33 @@ class ReleaseDriver:
                     and child_status.get("weight") != want
                 )
         return seen
+
+    async def where(self) -> str:
+        """Where a stuck release hangs: stage, canary phase, pending activities."""
+        assert self.p.client is not None
+        parts = []
+        ids = [self.spec.release_id]
+        handle = self.p.client.get_workflow_handle(self.spec.release_id)
+        status = await _quietly(handle.query("status"), timeout=30)
+        if isinstance(status, dict):
+            parts.append(f"stage {status.get('stage')}, state {status.get('state')}")
+            ids += [c["workflow_id"] for c in status.get("canaries") or []]
+        for workflow_id in ids:
+            child = self.p.client.get_workflow_handle(workflow_id)
+            desc = await _quietly(child.describe(), timeout=30)
+            if desc is None:
+                continue
+            if workflow_id != self.spec.release_id:
+                phase = await _quietly(child.query("status"), timeout=30)
+                if isinstance(phase, dict):
+                    parts.append(f"{workflow_id} phase {phase.get('phase')}")
+            for a in desc.raw_description.pending_activities:
+                parts.append(
+                    f"{workflow_id} waits for {a.activity_type.name} (attempt {a.attempt}, "
+                    f"{PendingActivityState.Name(a.state)}, last heartbeat "
+                    f"{a.last_heartbeat_time.ToDatetime():%H:%M:%S} UTC)"
+                )
+        return "; ".join(parts) or "no answer from Temporal"
 
     async def act(self, seen: Observation) -> None:
         position = seen.position
@@ -1234,6 +1282,7 @@ async def one_pass(
     plan: RunPlan | None,
     log: Any,
     label: str,
+    references: Sequence[ReleaseRecord] = (),
 ) -> tuple[list[ReleaseRecord], ChaosPlatform]:
     # Go's build cache is shared by the passes, as a CI runner keeps it: a cold -race
     # build of the standard library takes minutes on two busy cores, and `go test
@@ -1256,12 +1305,18 @@ async def one_pass(
             dup = bool(plan and i in plan.duplicate_approvals)
             concurrent = bool(plan and i in plan.concurrent_duplicates)
             print(f"  [{label}] {spec.release_id} ({spec.kind})", flush=True)
-            started = time.monotonic()
-            driver = ReleaseDriver(platform, spec, kills, restart, dup, concurrent, weights)
+            deadline = RELEASE_DEADLINE
+            if i < len(references):
+                deadline = disturbed_deadline(
+                    references[i].seconds, len(kills), 1 if restart else 0
+                )
+            driver = ReleaseDriver(
+                platform, spec, kills, restart, dup, concurrent, weights, deadline
+            )
             record = await driver.run()
             print(
                 f"  [{label}] {spec.version}: {record.state or 'unfinished'} at {record.stage} "
-                f"in {time.monotonic() - started:.0f}s",
+                f"in {record.seconds:.0f}s",
                 flush=True,
             )
             records.append(record)
@@ -1291,7 +1346,13 @@ async def chaos(args: argparse.Namespace) -> int:
             )
             print(f"run {plan.run}: disturbed", flush=True)
             disturbed, platform = await one_pass(
-                work / f"run{plan.run}-disturbed", snapshot, releases, plan, log, "disturbed"
+                work / f"run{plan.run}-disturbed",
+                snapshot,
+                releases,
+                plan,
+                log,
+                "disturbed",
+                reference,
             )
             kills += platform.kills
             restarts += platform.server_restarts

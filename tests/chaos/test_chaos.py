@@ -22,6 +22,7 @@ from local.chaos import (
     container_starts,
     decisions,
     describe_plan,
+    disturbed_deadline,
     history_decisions,
     manifest_pushes,
     matches,
@@ -343,6 +344,11 @@ def test_the_summary_line_is_exactly_the_issues() -> None:
         summary_line(8, 31, 2, diffs)
         == "8 releases, 31 kills, 2 server restarts, 1 lost, 2 duplicated"
     )
+
+
+def test_a_disturbed_release_gets_time_per_kill_and_restart_then_counts_as_stuck() -> None:
+    assert disturbed_deadline(100.0, 0, 0) == 700.0
+    assert disturbed_deadline(100.0, 4, 1) == 100.0 + 4 * 150 + 180 + 600
 
 
 def test_the_release_line_says_what_happened() -> None:
