@@ -31,7 +31,7 @@ from brewline.fields import (
     variables,
     whole,
 )
-from brewline.identity import NAME_RULE
+from brewline.identity import NAME_RULE, InvalidName, validate_person
 from brewline.model import (
     ApprovalConfig,
     BuildConfig,
@@ -85,6 +85,14 @@ def _strategy(value: object) -> str:
             "(the steps under canary:)"
         )
     return str(value)
+
+
+def _approver(value: object) -> str:
+    """An approver as starter.py's --as spells people: " alice" could never match anyone."""
+    try:
+        return validate_person("approver", value)  # type: ignore[arg-type]
+    except InvalidName as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _webhook(value: object) -> str:
@@ -348,7 +356,7 @@ def validate(data: object, source: str = "pipeline.yaml") -> PipelineConfig:
 
     approval_node = top.sub("approval")
     approval = ApprovalConfig(
-        approvers=approval_node.get("approvers", [], list_of(nonempty)),
+        approvers=approval_node.get("approvers", [], list_of(_approver)),
         allow_self_approval=approval_node.get("allow_self_approval", False, flag),
         timeout_seconds=approval_node.get("timeout", 24 * 3600, duration(60, 30 * 86400)),
         allowed_signers=approval_node.get("allowed_signers", "", relative_path),

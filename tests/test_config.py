@@ -261,3 +261,12 @@ def test_a_path_that_a_tool_could_take_for_an_option_is_refused(path: str) -> No
         validate(data)
     assert "scan.shared_paths: " in str(info.value)
     assert "must be a plain path: printable, no part starting with '-'" in str(info.value)
+
+
+@pytest.mark.parametrize("approver", [" alice", "alice\n", "al ice", ""])
+def test_an_approver_that_nobody_could_sign_in_as_is_refused(approver: str) -> None:
+    data = repo_pipeline()
+    data["approval"]["approvers"] = ["bob", approver]
+    with pytest.raises(ConfigError) as info:
+        validate(data)
+    assert "approval.approvers: approver" in str(info.value)
