@@ -1187,7 +1187,9 @@ class ReleaseDriver:
         for _ in range(60):
             await self.p.revive_worker()
             desc = await _quietly(handle.describe())
-            if desc is not None and desc.status != WorkflowExecutionStatus.RUNNING:
+            closed = desc is not None and desc.status != WorkflowExecutionStatus.RUNNING
+            if closed or self.record.seconds >= self.deadline:
+                # a stuck release is shown where it hangs (state running, not finished)
                 status = await _quietly(handle.query("status"), timeout=30)
                 if isinstance(status, dict):
                     break
