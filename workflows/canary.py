@@ -73,6 +73,9 @@ ROUTER_METRICS = "kubernetes-canary-reads-ingress-nginx"
 EARLY_PROMOTE = "early-promote-skips-next-pause"
 # patch id: the load generator runs on its own task queue (opts.LOAD_OWN_QUEUE)
 LOAD_QUEUE = "load-on-its-own-queue"
+# patch id: a load chunk that ends otherwise than cancelled after the canary asked it to
+# stop (its worker died) is not followed by another one
+LOAD_STOPS_WHEN_ASKED = "load-stops-when-asked"
 LOAD_CHUNK_SECONDS = 600  # the load generator is restarted in chunks while the canary runs
 
 
@@ -97,6 +100,7 @@ class CanaryWorkflow:
         self._reason = ""
         self._windows: list[Window] = []  # judge: sequential, every window of this canary
         self._verdict: Verdict | None = None
+        self._load_stopping = False  # the canary has asked its load generator to stop
 
     @workflow.run
     async def run(self, inp: c.CanaryInput) -> c.CanaryResult:
@@ -485,13 +489,19 @@ class CanaryWorkflow:
             except ActivityError as exc:
                 if is_cancelled_exception(exc):
                     raise  # the canary ended: stop, do not start another chunk
+                # Asked to stop, the chunk may still end otherwise: a worker killed while
+                # the canary ends never answers the cancellation, so the attempt ends by its
+                # heartbeat timeout. That is a stop too; another chunk would be waited for
+                # by the canary's end for ever.
+                if self._load_stopping and workflow.patched(LOAD_STOPS_WHEN_ASKED):
+                    raise asyncio.CancelledError() from exc
                 workflow.logger.warning("load generator stopped: %s", failure_reason(exc))
                 await workflow.sleep(timedelta(seconds=5))
 
-    @staticmethod
-    async def _end_load(load: asyncio.Task[None] | None) -> None:
+    async def _end_load(self, load: asyncio.Task[None] | None) -> None:
         if load is None or load.done():
             return
+        self._load_stopping = True
         load.cancel()
         with contextlib.suppress(asyncio.CancelledError, ActivityError):
             await load

@@ -79,6 +79,9 @@ class FakeWorld:
     canary: dict[tuple[str, str], Deployment] = field(default_factory=dict)
     weights: list[int] = field(default_factory=list)
     load_cancelled: int = 0
+    # the first load chunk's worker "dies" when the canary asks it to stop: it never
+    # answers and stops heartbeating, so the attempt ends by its heartbeat timeout
+    load_dies_on_cancel: bool = False
     load_queues: list[str] = field(default_factory=list)  # where generate_load ran
     # judge: sequential: what the router's counters show in each window
     windows: Callable[[CountWindowInput], CountWindowResult] = field(
@@ -231,6 +234,10 @@ class FakeWorld:
                     await asyncio.sleep(0.1)
             except asyncio.CancelledError:
                 world.load_cancelled += 1
+                if world.load_dies_on_cancel and world.load_cancelled == 1:
+                    # silent past the 10 s heartbeat timeout, then gone (its late answer
+                    # is refused by the server); a worker shutting down waits this long
+                    await asyncio.sleep(15)
                 raise
 
         @activity.defn(name="notify")

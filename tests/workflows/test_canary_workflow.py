@@ -391,6 +391,33 @@ async def test_the_load_generator_runs_while_the_canary_does(
     assert order.index("generate_load") < order.index(MEASURE[judge_kind])
 
 
+async def test_a_load_generator_whose_worker_dies_at_the_end_does_not_hold_the_canary(
+    local_env: WorkflowEnvironment,
+) -> None:
+    # Found by the chaos suite: the worker was killed while the canary ended, the load
+    # chunk's attempt ended by heartbeat timeout instead of cancelled, and the canary
+    # started another chunk, then waited for it for ever. On the dev server (real time):
+    # one analysis of 3 x 5 s, then the chunk's 10 s heartbeat timeout.
+    world = world_with()
+    world.load_dies_on_cancel = True
+    steps = [CanaryStep("set_weight", weight=10), CanaryStep("analysis")]
+    queue = f"tq-{uuid.uuid4()}"
+    async with new_worker(local_env.client, world, queue):
+        handle = await start(local_env, world, config(steps, traffic="load-generator"), queue)
+        try:
+            # a guard against the hang, not a speed check: the canary needs about 30 s
+            result = await asyncio.wait_for(handle.result(), timeout=180)
+        except TimeoutError:
+            await handle.terminate("test: the canary never ended")
+            raise AssertionError(
+                f"the canary never ended; generate_load ran {world.calls['generate_load']}x"
+            ) from None
+        await record_history(handle, "canary-load-worker-died-at-the-end")
+    assert result.outcome == "promoted"
+    assert world.calls["generate_load"] == 1  # no second chunk after the stop was asked
+    assert world.calls["promote_canary"] == 1
+
+
 async def test_control_update_validates_like_the_approval_gate(
     local_env: WorkflowEnvironment, judge_kind: str
 ) -> None:
