@@ -11,7 +11,9 @@ A deploy that finds the wanted image already serving as stable changes nothing;
 otherwise it starts the new container next to the old one, waits for `/ready`,
 switches the stable track of the route, confirms that Traefik applied it, and only
 then removes the old container. A new container that never gets ready is removed
-and the old one keeps serving.
+and the old one keeps serving. A retry after an attempt that died between starting
+its container and switching to it takes that container over (same name, same
+labels, still running) instead of starting it a second time.
 
 A canary (progressive delivery, as Argo Rollouts and Flagger do it) runs beside
 stable as a second container and a second leaf of the route's weighted service:
@@ -55,6 +57,7 @@ from brewline.model import (
 )
 from brewline.platform import LOOPBACK, PlatformSettings
 
+LABEL_PREFIX = "brewline."
 LABEL_MANAGED = "brewline.managed"
 LABEL_ENVIRONMENT = "brewline.environment"
 LABEL_SERVICE = "brewline.service"
@@ -310,25 +313,34 @@ class LocalTarget:
         name and labels. `fallback` says what keeps serving when it never gets ready."""
         await podman.pull(image)
         name = self._container_name(environment, service, image, track)
-        # a container of this very name that is not serving is a leftover of an
-        # interrupted deploy: start afresh rather than guess its state
-        await podman.rm(name, grace=self.stop_timeout)
-        port = _free_port()
-        labels = {
+        wanted = {
             LABEL_MANAGED: "true",
             LABEL_ENVIRONMENT: environment,
             LABEL_SERVICE: service,
             LABEL_VERSION: version,
             LABEL_IMAGE: image,
-            LABEL_PORT: str(port),
             LABEL_RELEASE: release_id,
             LABEL_TRACK: track,
         }
         if env:
-            labels[LABEL_ENV] = json.dumps(env, sort_keys=True)
-        # LISTEN_ADDR last: the platform owns the port (the release cannot set it anyway)
-        run_env = {**env, "LISTEN_ADDR": f"{LOOPBACK}:{port}"}
-        await podman.run(image, name=name, env=run_env, labels=labels)
+            wanted[LABEL_ENV] = json.dumps(env, sort_keys=True)
+        leftover = await self._leftover(podman, name, environment, service, wanted)
+        if leftover is not None:
+            # An attempt of this very step started it and was interrupted (its worker
+            # died) before the switch: it is what we would start, so it is used, not
+            # started a second time. Only its readiness is still to be seen.
+            labels = {**wanted, LABEL_PORT: leftover.labels[LABEL_PORT]}
+            _heartbeat(f"taking over {name}, started by an interrupted attempt")
+        else:
+            # a container of this name that is not running, or not this step's, is a
+            # leftover of something else: start afresh rather than guess its state
+            await podman.rm(name, grace=self.stop_timeout)
+            port = _free_port()
+            labels = {**wanted, LABEL_PORT: str(port)}
+            # LISTEN_ADDR last: the platform owns the port (the release cannot set it)
+            run_env = {**env, "LISTEN_ADDR": f"{LOOPBACK}:{port}"}
+            await podman.run(image, name=name, env=run_env, labels=labels)
+        port = int(labels[LABEL_PORT])
         try:
             await self._wait_ready(podman, name, f"http://{LOOPBACK}:{port}")
         except asyncio.CancelledError:
@@ -344,6 +356,20 @@ class LocalTarget:
                 + f"\npodman log: {podman.log_path}"
             ) from None
         return name, labels
+
+    async def _leftover(
+        self, podman: Podman, name: str, environment: str, service: str, wanted: dict[str, str]
+    ) -> Container | None:
+        """The running container `name` if its brewline labels are exactly `wanted` plus a
+        port (podman also lists the image's own labels)."""
+        for container in await podman.ps(self._selector(environment, service)):
+            if container.name != name or not container.running:
+                continue
+            labels = {k: v for k, v in container.labels.items() if k.startswith(LABEL_PREFIX)}
+            port = labels.pop(LABEL_PORT, "")
+            if port.isdigit() and labels == wanted:
+                return container
+        return None
 
     async def _switch(
         self, podman: Podman, new_route: Route, old_route: Route | None, started: str | None

@@ -247,6 +247,59 @@ async def test_deploy_replaces_a_container_removed_behind_its_back(
     await run(acts.restore_service, RestoreInput(RELEASE, env, "local", service, None))
 
 
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL of the worker: no handler of the activity's runs."""
+
+
+def podman_cli(settings: PlatformSettings, *args: str) -> None:
+    subprocess.run(
+        ["podman", *container_storage_args(settings), *args],
+        env=container_env(settings),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("leftover", ["running", "stopped"])
+async def test_a_deploy_interrupted_after_starting_its_container_is_finished_by_the_retry(
+    local_platform: PlatformSettings,
+    images: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    leftover: str,
+) -> None:
+    # Found by the chaos suite: the worker died between `podman run` and the route
+    # switch; the retry removed the container and started the same one again.
+    env, service = "staging", unique_service()
+    acts = DeployActivities({"local": LocalTarget(local_platform)})
+    await run(acts.deploy_service, deploy_input(env, service, "v1", images["v1"]))
+    [v1] = containers(local_platform, env, service)
+
+    async def killed(*_: Any, **__: Any) -> None:
+        raise WorkerKilled
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalTarget, "_switch", killed)
+        with pytest.raises(WorkerKilled):
+            await run(acts.deploy_service, deploy_input(env, service, "v2", images["v2"]))
+    [started] = [c for c in containers(local_platform, env, service) if c["Id"] != v1["Id"]]
+    assert get(f"{local_platform.entrypoint_url(env)}/{service}/health")[1]["version"] == "v1"
+    if leftover == "stopped":  # it died meanwhile: not taken over, started afresh
+        podman_cli(local_platform, "stop", "--time", "1", started["Id"])
+
+    retried = await run(acts.deploy_service, deploy_input(env, service, "v2", images["v2"]))
+    assert retried.changed is True and retried.previous is not None
+    assert retried.previous.version == "v1"
+    assert get(f"{local_platform.entrypoint_url(env)}/{service}/health")[1]["version"] == "v2"
+    [serving] = containers(local_platform, env, service)  # v1 removed after the switch
+    assert serving["State"] == "running"
+    if leftover == "running":
+        assert serving["Id"] == started["Id"]  # the same container: started once
+    else:
+        assert serving["Id"] != started["Id"]
+    await run(acts.restore_service, RestoreInput(RELEASE, env, "local", service, None))
+
+
 async def test_bad_target_environment_or_image_is_refused_before_touching_anything(
     local_platform: PlatformSettings,
 ) -> None:
