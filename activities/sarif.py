@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -232,11 +232,15 @@ REDACTED_FINDING_MESSAGE = (
 )
 
 
+def names_a_secret(*names: object) -> bool:
+    """Whether any of a rule's id, name, tags or categories says it finds secrets."""
+    return any(_SECRET_RULE.search(str(name)) for name in names if name)
+
+
 def is_secret_rule(rule: dict[str, Any]) -> bool:
     """Whether a SARIF rule (reportingDescriptor) finds secrets."""
     tags = (rule.get("properties") or {}).get("tags") or []
-    names = [str(rule.get("id", "")), str(rule.get("name", "")), *map(str, tags)]
-    return any(_SECRET_RULE.search(name) for name in names)
+    return names_a_secret(rule.get("id"), rule.get("name"), *tags)
 
 
 def redact_sarif(document: dict[str, Any]) -> dict[str, Any]:
@@ -303,3 +307,24 @@ def _redact_text_of(node: object) -> None:
         for key in ("text", "markdown"):
             if isinstance(node.get(key), str):
                 node[key] = redact(node[key])
+
+
+def redact_strings(value: Any) -> Any:
+    """Every string of a JSON value through `redact`; the structure is kept."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [redact_strings(item) for item in value]
+    if isinstance(value, dict):
+        return {key: redact_strings(item) for key, item in value.items()}
+    return value
+
+
+def redact_report_file(path: Path, drop_secret_matches: Callable[[Any], None]) -> None:
+    """Redact a scanner's own JSON report in place, once its findings have been read:
+    `drop_secret_matches` removes the matched text of its secret findings (rule, file and
+    line stay), then every other string goes through `redact`. No file, nothing to do."""
+    if path.is_file():
+        report = read_json(path)
+        drop_secret_matches(report)
+        write_json(path, redact_strings(report))

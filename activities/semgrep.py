@@ -21,11 +21,14 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.redact import redact
 from activities.runner import run
 from activities.sarif import (
     check_fail_on,
     gated_result,
+    names_a_secret,
     read_json,
+    redact_report_file,
     resolve_scan_paths,
 )
 from brewline.model import ScanFinding, ScanInput, ScanResult
@@ -100,6 +103,7 @@ class SemgrepActivities:
         self._check_run(result.returncode, report, rules, log_path, result.tail_text())
         assert report is not None
         findings = findings_from_report(report)
+        redact_report_file(json_path, drop_secret_matches)
         return gated_result(
             tool="semgrep",
             service=input.service,
@@ -171,6 +175,23 @@ class SemgrepActivities:
         return env
 
 
+def _is_secret_finding(result: dict[str, Any]) -> bool:
+    metadata = (result.get("extra") or {}).get("metadata") or {}
+    kinds = [metadata.get(key) for key in ("category", "subcategory", "cwe")]
+    flat = [item for kind in kinds for item in (kind if isinstance(kind, list) else [kind])]
+    return names_a_secret(result.get("check_id"), *flat)
+
+
+def drop_secret_matches(report: dict[str, Any]) -> None:
+    """Remove what semgrep's secret findings matched (the source lines and the bound
+    metavariables): rule, message, file and line stay."""
+    for result in report.get("results") or []:
+        if _is_secret_finding(result):
+            extra = result.get("extra") or {}
+            extra.pop("lines", None)
+            extra.pop("metavars", None)
+
+
 def findings_from_report(report: dict[str, Any]) -> list[ScanFinding]:
     """Findings of one semgrep JSON report (paths relative to where semgrep ran)."""
     findings: list[ScanFinding] = []
@@ -184,10 +205,15 @@ def findings_from_report(report: dict[str, Any]) -> list[ScanFinding]:
                 severity=semgrep_severity(extra.get("severity"), extra.get("metadata")),
                 path=str(result.get("path", "")),
                 line=int((result.get("start") or {}).get("line") or 0),
-                title=message if len(message) <= 160 else message[:157] + "...",
+                # the message may quote what matched (a metavariable): masked like a log
+                title=_shorten(redact(message)),
             )
         )
     return findings
+
+
+def _shorten(title: str) -> str:
+    return title if len(title) <= 160 else title[:157] + "..."
 
 
 def _is_rules_error(error: dict[str, Any]) -> bool:

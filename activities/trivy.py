@@ -29,6 +29,8 @@ from activities.sarif import (
     merge_sarif,
     read_json,
     rebase_sarif_run,
+    redact_report_file,
+    redact_sarif_file,
     resolve_scan_paths,
     write_json,
 )
@@ -110,6 +112,9 @@ class TrivyActivities:
         prefix = _report_prefix(rel, full)
         findings = findings_from_report(read_json(report_path), prefix)
         sarif = {"runs": [rebase_sarif_run(r, source, prefix) for r in _runs(sarif_path)]}
+        # both stay beside the merged SARIF as evidence: without what they matched
+        redact_report_file(report_path, drop_secret_matches)
+        redact_sarif_file(sarif_path)
         return findings, sarif
 
     def _scan_argv(self, target: Path, report_path: Path, source: Path) -> list[str]:
@@ -180,6 +185,15 @@ def _report_prefix(rel: str, full: Path) -> str:
 
 def _runs(sarif_path: Path) -> list[dict[str, Any]]:
     return list(read_json(sarif_path).get("runs", []))
+
+
+def drop_secret_matches(report: dict[str, Any]) -> None:
+    """Remove what Trivy's secret findings matched (masked by Trivy, but still the line
+    around it): rule, title, file and lines stay."""
+    for result in report.get("Results") or []:
+        for secret in result.get("Secrets") or []:
+            secret.pop("Match", None)
+            secret.pop("Code", None)
 
 
 def findings_from_report(report: dict[str, Any], prefix: str) -> list[ScanFinding]:

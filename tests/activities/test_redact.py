@@ -7,6 +7,7 @@ Trivy over planted secrets and reads the artifact the scan activity leaves.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +26,10 @@ from activities.redact import (
 )
 from activities.runner import run
 from activities.sarif import read_json, redact_sarif
+from activities.semgrep import SemgrepActivities
 from activities.trivy import TrivyActivities
 from brewline.model import ScanInput
-from brewline.platform import PlatformSettings
+from brewline.platform import REPO_ROOT, PlatformSettings
 
 # Secret-shaped test values, assembled so this file itself does not look like a leak.
 AWS_KEY_ID = "AKIA" + "Q3EGUM7Z2XKLBN4P"
@@ -282,3 +284,58 @@ async def test_trivy_sarif_artifact_keeps_no_matched_text(tmp_path: Path) -> Non
         ("aws-access-key-id", "svc/app.env", 1),
         ("aws-secret-access-key", "svc/app.env", 2),
     ]
+    # and every other file the scan leaves (Trivy's own report, each path's SARIF, logs)
+    left = sorted(p.name for p in sarif_path.parent.iterdir())
+    assert left == ["trivy-1.json", "trivy-1.log", "trivy-1.sarif", "trivy.sarif"]
+    for artifact in sarif_path.parent.iterdir():
+        text = artifact.read_text()
+        assert AWS_KEY_ID not in text and AWS_SECRET not in text, artifact.name
+        assert "AWS_ACCESS_KEY_ID=" not in text and "Match" not in text, artifact.name
+    report = read_json(sarif_path.with_name("trivy-1.json"))
+    secrets = report["Results"][0]["Secrets"]
+    assert [(s["RuleID"], s["StartLine"]) for s in secrets] == [
+        ("aws-access-key-id", 1),
+        ("aws-secret-access-key", 2),
+    ]
+
+
+async def test_semgrep_artifacts_keep_no_matched_credential(tmp_path: Path) -> None:
+    """The real semgrep with the project's rules finds a credential written into Go
+    source; neither its report, its SARIF, its log nor the gate's message holds it."""
+    password = "Sup3r" + "SecretPassw0rd!"
+    source = tmp_path / "src"
+    (source / "svc").mkdir(parents=True)
+    (source / "svc" / "main.go").write_text(
+        'package main\n\nimport "fmt"\n\nfunc main() {\n'
+        f'\tdbPassword := "{password}"\n\tfmt.Println(len(dbPassword))\n}}\n'
+    )
+    shutil.copytree(REPO_ROOT / "policy", source / "policy")
+    settings = PlatformSettings(home=str(tmp_path / "home"))
+    scan = ScanInput(
+        release_id="r-redact",
+        service="svc",
+        source=str(source),
+        paths=["svc"],
+        fail_on="HIGH",
+        semgrep_rules="policy/semgrep/go.yml",
+    )
+    with pytest.raises(ApplicationError) as failed:
+        await ActivityEnvironment().run(SemgrepActivities(settings).semgrep_scan, scan)
+    assert failed.value.type == "ScanGateFailed"
+    assert "go-hardcoded-credential [HIGH] svc/main.go:6" in failed.value.message
+    assert password not in failed.value.message
+    out_dir = settings.release_dir("r-redact") / "svc"
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "semgrep.json",
+        "semgrep.log",
+        "semgrep.sarif",
+    ]
+    for artifact in out_dir.iterdir():
+        assert password not in artifact.read_text(), artifact.name
+    [finding] = read_json(out_dir / "semgrep.json")["results"]
+    assert (finding["check_id"], finding["path"], finding["start"]["line"]) == (
+        "go-hardcoded-credential",
+        "svc/main.go",
+        6,
+    )
+    assert "lines" not in finding["extra"] and "metavars" not in finding["extra"]
