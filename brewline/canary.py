@@ -9,9 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from brewline.analysis import AnalysisOutcome, Measurement
-from brewline.canary_config import CanaryConfig
+from brewline.canary_config import STEP_KINDS, CanaryConfig
+from brewline.identity import (
+    name_problems,
+    validate_name,
+    validate_person,
+    validate_release_id,
+    validate_version,
+)
 from brewline.judge import Verdict
-from brewline.model import ApprovalConfig, KubernetesSpec, TrafficState
+from brewline.model import KNOWN_TARGETS, ApprovalConfig, KubernetesSpec, TrafficState
 
 # What a person may do to a running canary (as `kubectl argo rollouts` offers).
 PROMOTE, PROMOTE_FULL, PAUSE, RESUME, ABORT = "promote", "promote-full", "pause", "resume", "abort"
@@ -86,3 +93,32 @@ class CanaryStatus:
     controls: list[ControlRecord]
     reason: str = ""
     judge: Verdict | None = None  # judge: sequential: the newest verdict and its numbers
+
+
+def input_problems(inp: CanaryInput) -> list[str]:
+    """What is wrong with a canary's input as the workflow receives it (empty: nothing).
+
+    The release builds it from a checked request and pipeline; the canary checks again,
+    because anyone with access to the namespace can start it directly.
+    """
+    problems = name_problems(
+        lambda: validate_release_id(inp.release_id),
+        lambda: validate_version(inp.version),
+        lambda: validate_name("service", inp.service),
+        lambda: validate_name("environment", inp.environment),
+        lambda: validate_person("initiator", inp.initiator),
+    )
+    if inp.target not in KNOWN_TARGETS:
+        problems.append(f"target {inp.target!r} is not allowed: {', '.join(KNOWN_TARGETS)}")
+    elif inp.target == "kubernetes" and inp.kubernetes is None:
+        problems.append("target 'kubernetes' needs its kubernetes spec")
+    if not inp.canary.steps:
+        problems.append("a canary needs at least one step")
+    for n, step in enumerate(inp.canary.steps, 1):
+        if step.kind not in STEP_KINDS:
+            problems.append(f"step {n}: kind {step.kind!r} is not one of {', '.join(STEP_KINDS)}")
+        elif step.kind == "set_weight" and not 0 <= step.weight <= 100:
+            problems.append(f"step {n}: weight {step.weight!r} is not a percentage (0-100)")
+        elif step.kind == "pause" and step.pause_seconds is not None and step.pause_seconds < 0:
+            problems.append(f"step {n}: pause of {step.pause_seconds!r} s is negative")
+    return problems

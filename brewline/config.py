@@ -33,6 +33,7 @@ from brewline.fields import (
 )
 from brewline.identity import NAME_RULE, InvalidName, validate_person
 from brewline.model import (
+    KNOWN_TARGETS,
     ApprovalConfig,
     BuildConfig,
     EnvironmentConfig,
@@ -47,7 +48,6 @@ from brewline.model import (
 from brewline.secret_refs import parse_secret_ref
 from brewline.severity import SEVERITIES
 
-KNOWN_TARGETS = ("local", "kubernetes")
 STRATEGIES = ("direct", "canary")
 # Kubernetes names: a namespace and a Helm release are DNS labels (a release at most 53).
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -7,7 +7,7 @@ Pure functions with no I/O, imported by the CLI, the config validator and workfl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 # Patterns are used with fullmatch (a trailing newline never passes) and ASCII only.
 # Semantic Versioning 2.0.0 (the grammar from semver.org), with an optional leading "v".
@@ -74,6 +74,27 @@ def validate_person(kind: str, name: str) -> str:
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,254}", re.ASCII)
 
 
+def validate_release_id(release_id: str) -> str:
+    """Return a release id unchanged if it is safe as a folder name, else InvalidName."""
+    if not isinstance(release_id, str) or not SAFE_ID.fullmatch(release_id):
+        raise InvalidName(
+            f"release id {release_id!r} is not allowed: letters, digits and . _ + -, "
+            "starting with a letter or digit (it names the release's folders)"
+        )
+    return release_id
+
+
+def name_problems(*checks: Callable[[], object]) -> list[str]:
+    """Run each check; the InvalidName messages of those that fail, in order."""
+    problems: list[str] = []
+    for check in checks:
+        try:
+            check()
+        except InvalidName as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def request_problems(
     workflow_id: str,
     version: str,
@@ -88,20 +109,11 @@ def request_problems(
     starter.py checks all of this before starting anything; the workflow checks again,
     because anyone with access to the namespace can start it directly.
     """
-    problems: list[str] = []
-    if not isinstance(workflow_id, str) or not SAFE_ID.fullmatch(workflow_id):
-        problems.append(
-            f"release id {workflow_id!r} is not allowed: letters, digits and . _ + -, "
-            "starting with a letter or digit (it names the release's folders)"
-        )
-    for check in (
+    problems = name_problems(
+        lambda: validate_release_id(workflow_id),
         lambda: validate_version(version),
         lambda: validate_person("initiator", initiator),
-    ):
-        try:
-            check()
-        except InvalidName as exc:
-            problems.append(str(exc))
+    )
     names = list(services)
     if not names:
         problems.append("a release needs at least one service")

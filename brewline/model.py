@@ -12,6 +12,9 @@ from datetime import datetime
 
 from brewline.canary_config import CanaryConfig
 
+# Where an environment's services run: this machine (podman behind Traefik) or a cluster.
+KNOWN_TARGETS = ("local", "kubernetes")
+
 # --------------------------------------------------------------------------------------
 # The validated pipeline.yaml snapshot (built by brewline.config, carried in the input)
 # --------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from brewline import canary as c
@@ -104,6 +104,13 @@ class CanaryWorkflow:
 
     @workflow.run
     async def run(self, inp: c.CanaryInput) -> c.CanaryResult:
+        problems = c.input_problems(inp)
+        if problems:  # started around the release: fail at once, before anything runs
+            raise ApplicationError(
+                "invalid canary input: " + "; ".join(problems),
+                type="InvalidRequest",
+                non_retryable=True,
+            )
         # Asked first, once: a canary started before signed controls keeps its rules.
         self._signed_controls()
         load: asyncio.Task[None] | None = None
