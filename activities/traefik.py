@@ -17,6 +17,7 @@ routed: nothing is kept in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -32,6 +33,8 @@ import yaml
 from temporalio import activity
 
 ROUTE_FILE_PREFIX = "route-"
+# A route's temp file older than this was left by a writer killed before its rename.
+STALE_TEMP_SECONDS = 60.0
 HEADER = "# Written by brewline's local deploy target (activities/traefik.py); do not edit.\n"
 
 
@@ -280,6 +283,16 @@ class TraefikRoutes:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        self._sweep_temp_files(name)
+
+    def _sweep_temp_files(self, name: str) -> None:
+        """Remove this route's temp files that a killed writer left (older than a writer
+        ever takes: a live one, of a worker writing the same route now, is kept)."""
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        for stale in self.dynamic_dir.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if stale.stat().st_mtime < cutoff:
+                    stale.unlink()
 
     def remove(self, environment: str, service: str) -> bool:
         """Delete the route file; False when there was none."""

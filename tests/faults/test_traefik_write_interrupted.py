@@ -226,6 +226,12 @@ async def test_a_writer_killed_before_its_rename_leaves_the_old_route_in_force(
     await barrier(routing, f"barrier-{point}")
     await assert_old_in_force(routing, old, old_bytes)
     await assert_next_write_goes_through(routing)
+    assert left[0].exists()  # young: it could be a live writer's, so it is kept
+    # a write sweeps the dead writer's file once it is older than any live write
+    an_hour_ago = time.time() - 3600
+    os.utime(left[0], (an_hour_ago, an_hour_ago))
+    routing.routes.write(Route(ENV, SERVICE, routing.new.url))
+    assert not left[0].exists()
 
 
 async def test_a_failed_rename_leaves_the_old_route_in_force_and_no_temp_file(
