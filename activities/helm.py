@@ -9,18 +9,30 @@ Failures: a chart or values problem (schema violation, a template's `fail`, unpa
 YAML) is the release's fault and raises a non-retryable `InvalidConfig`; anything else
 (API server unreachable, another helm operation holding the release) raises `HelmFailed`,
 which Temporal retries.
+
+A release left `pending-*` by a helm that died (its worker's pod or machine went, and
+with it the process) refuses every later upgrade and rollback ("another operation is in
+progress") for ever. An upgrade or rollback that meets one waits while the pending
+revision is younger than `abandoned_after` (another helm may really be running: when it
+ends, ours goes on), then takes it over as an SRE would: `helm rollback` to the last
+revision that was deployed (or `helm uninstall` when a first install died), then runs
+again. The takeover is logged and heartbeated with the revision and its age.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.runner import RunResult, run
@@ -38,6 +50,11 @@ _CONFIG_ERRORS = (
     "not found in helm chart",
 )
 _NOT_FOUND = "release: not found"
+_IN_PROGRESS = "another operation (install/upgrade/rollback) is in progress"
+# helm's time stamps carry nanoseconds; Python's parser takes at most microseconds
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+# a pending revision's last good one to go back to, best first
+_WAS_SERVING = ("deployed", "superseded")
 
 
 class HelmFailed(Exception):
@@ -89,11 +106,17 @@ class Helm:
         timeout: float = 900.0,
         env: Mapping[str, str] | None = None,
         openapi_validation: bool = True,
+        abandoned_after: float | None = None,
+        poll_seconds: float = 10.0,
     ) -> None:
         self.log_path = log_path
         self.kubeconfig = kubeconfig
         self.binary = binary or tool_path("helm", "BREWLINE_HELM")
         self.timeout = timeout
+        # No helm of ours runs longer than `timeout` (the runner kills it), and helm's
+        # own --wait defaults to 5 min: a revision pending for longer has nobody behind it.
+        self.abandoned_after = timeout + 60.0 if abandoned_after is None else abandoned_after
+        self.poll_seconds = poll_seconds
         self.env = dict(env) if env is not None else None
         # Off only against API servers that serve no OpenAPI document (the test fake).
         self.openapi_validation = openapi_validation
@@ -151,17 +174,68 @@ class Helm:
         ]
         if not self.openapi_validation:
             args.append("--disable-openapi-validation")
-        result = await self._run(*args)
-        if not result.ok:
-            raise self._fail(f"upgrade --install {release} in {namespace}", result)
-        return result
+        return await self._change(
+            f"upgrade --install {release} in {namespace}", release, namespace, args
+        )
 
     async def rollback(self, release: str, revision: int, *, namespace: str) -> RunResult:
         """`helm rollback <release> <revision>`: a new revision with that one's manifest."""
-        result = await self._run("rollback", release, str(revision), "--namespace", namespace)
+        return await self._change(
+            f"rollback {release} to {revision} in {namespace}",
+            release,
+            namespace,
+            ["rollback", release, str(revision), "--namespace", namespace],
+        )
+
+    async def _change(
+        self, what: str, release: str, namespace: str, args: Sequence[str]
+    ) -> RunResult:
+        """Run a helm command that writes a revision; past a release left pending by a
+        helm that died (see the module doc), once."""
+        result = await self._run(*args)
+        if not result.ok and _IN_PROGRESS in result.tail_text(20):
+            await self._take_over_abandoned(release, namespace)
+            result = await self._run(*args)
         if not result.ok:
-            raise self._fail(f"rollback {release} to {revision} in {namespace}", result)
+            raise self._fail(what, result)
         return result
+
+    async def _take_over_abandoned(self, release: str, namespace: str) -> None:
+        """Wait while the release's pending revision may still have a live helm behind it;
+        past `abandoned_after`, end it (rollback to the last deployed revision, or
+        uninstall a first install that never finished). Returns when nothing is pending."""
+        while True:
+            history = await self.history(release, namespace=namespace)
+            pending = history[-1] if history and history[-1].status.startswith("pending") else None
+            if pending is None:
+                return  # the other operation ended meanwhile: ours may go now
+            age = (datetime.now(UTC) - _parse_time(pending.updated)).total_seconds()
+            where = f"{release} in {namespace}: revision {pending.revision} {pending.status}"
+            if age < self.abandoned_after:
+                _heartbeat(
+                    f"{where} for {age:.0f}s; another helm may be running: waiting, taken "
+                    f"over as abandoned after {self.abandoned_after:.0f}s"
+                )
+                await asyncio.sleep(self.poll_seconds)
+                continue
+            earlier = [r for r in history if r.revision < pending.revision]
+            serving = [r for r in earlier if r.status in _WAS_SERVING] or earlier
+            if serving:
+                back_to = serving[-1].revision
+                message = f"{where} for {age:.0f}s, abandoned: rolling back to {back_to}"
+                _note(message)
+                result = await self._run(
+                    "rollback", release, str(back_to), "--namespace", namespace
+                )
+            else:
+                message = f"{where} for {age:.0f}s, abandoned first install: uninstalling"
+                _note(message)
+                result = await self._run(
+                    "uninstall", release, "--namespace", namespace, "--ignore-not-found"
+                )
+            if not result.ok:
+                raise self._fail(f"take over of {where}", result)
+            return
 
     async def uninstall(self, release: str, *, namespace: str) -> RunResult:
         result = await self._run(
@@ -226,6 +300,26 @@ class Helm:
         # The runner keeps only the tail; the log has the whole manifest after the argv line.
         text = _output(result)
         return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
+
+
+def _parse_time(stamp: str) -> datetime:
+    """helm's RFC 3339 time stamps (nanoseconds, "Z"); unreadable ones count as now."""
+    try:
+        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", stamp.strip()))
+    except ValueError:
+        return datetime.now(UTC)  # not abandoned on a guess: wait for it like a live one
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _heartbeat(details: str) -> None:
+    if activity.in_activity():
+        activity.heartbeat(details)
+
+
+def _note(message: str) -> None:
+    if activity.in_activity():
+        activity.logger.warning(message)
+        activity.heartbeat(message)
 
 
 def _json_output(result: RunResult) -> Any:

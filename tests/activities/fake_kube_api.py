@@ -692,10 +692,13 @@ def _pb_map(entries: list[bytes], decode_value: Callable[[bytes], Any]) -> dict[
 
 def _decode_protobuf(raw: bytes) -> dict[str, Any]:
     """A Secret sent as protobuf (client-go's typed clients do, e.g. helm's release
-    storage), turned into its JSON form. Only Secrets: nothing else arrives this way."""
+    storage), turned into its JSON form. Besides Secrets only the DeleteOptions of
+    `helm uninstall` arrive this way: the fake deletes at once whatever they say."""
     unknown = dict(_fields(raw[len(_PROTOBUF_MAGIC) :]))
     type_meta = dict(_fields(unknown[1]))  # type: ignore[arg-type]
     kind = type_meta.get(2, b"").decode()  # type: ignore[union-attr]
+    if kind == "DeleteOptions":
+        return {"apiVersion": "v1", "kind": kind}
     if kind != "Secret":
         raise ValueError(f"protobuf body of kind {kind!r}: the fake decodes Secrets only")
     fields = _fields(unknown[2])  # type: ignore[arg-type]

@@ -7,10 +7,16 @@ none can run on this machine (no kube-apiserver, kind, k3s or KWOK), so they run
 
 from __future__ import annotations
 
+import base64
+import copy
+import gzip
 import json
 import socket
+import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -23,6 +29,7 @@ from tests.activities.fake_kube_api import FakeKubeApi
 CHART = REPO_ROOT / "helm" / "go-coffee"
 STAGING = CHART / "values-staging.yaml"
 DIGEST = "sha256:" + "c" * 64
+SECRET_PREFIX = "sh.helm.release.v1.go-coffee.v"
 
 
 def test_value_args_are_files_in_order_then_literal_pairs(tmp_path: Path) -> None:
@@ -159,3 +166,133 @@ async def test_an_unreachable_cluster_is_retryable(tmp_path: Path) -> None:
     helm = Helm(log_path=tmp_path / "helm.log", kubeconfig=kubeconfig, timeout=60)
     with pytest.raises(HelmFailed, match=r"connection refused|unreachable"):
         await helm.history("go-coffee", namespace="staging")
+
+
+# ---- a release left pending by a helm that died -----------------------------------------
+
+
+def _release_of(secret: dict[str, Any]) -> dict[str, Any]:
+    """helm's storage: the release JSON, gzipped, base64 (helm's), base64 (the Secret's)."""
+    packed = base64.b64decode(secret["data"]["release"])
+    return dict(json.loads(gzip.decompress(base64.b64decode(packed))))
+
+
+def _set_release(secret: dict[str, Any], release: dict[str, Any]) -> None:
+    packed = base64.b64encode(gzip.compress(json.dumps(release).encode()))
+    secret["data"]["release"] = base64.b64encode(packed).decode()
+
+
+def leave_pending(
+    api: FakeKubeApi, status: str, updated: datetime, new_revision: bool = True
+) -> int:
+    """What a helm killed mid-operation leaves: the newest revision `status` (a new one
+    as an upgrade or rollback writes first, or the first install's own), never ended."""
+    names = api.names("secrets", "staging")
+    newest = max(int(n.rpartition(".v")[2]) for n in names if n.startswith(SECRET_PREFIX))
+    secret = copy.deepcopy(api.get("secrets", "staging", f"{SECRET_PREFIX}{newest}"))
+    assert secret is not None
+    revision = newest + 1 if new_revision else newest
+    release = _release_of(secret)
+    release["version"] = revision
+    release["info"].update(
+        status=status,
+        description="Preparing upgrade",
+        last_deployed=updated.isoformat().replace("+00:00", "Z"),
+    )
+    _set_release(secret, release)
+    secret["metadata"] = {
+        "name": f"{SECRET_PREFIX}{revision}",
+        "namespace": "staging",
+        "labels": {**secret["metadata"]["labels"], "status": status, "version": str(revision)},
+    }
+    api.put("secrets", "staging", secret)
+    return revision
+
+
+def set_status(api: FakeKubeApi, revision: int, status: str) -> None:
+    secret = api.get("secrets", "staging", f"{SECRET_PREFIX}{revision}")
+    assert secret is not None
+    release = _release_of(secret)
+    release["info"]["status"] = status
+    _set_release(secret, release)
+    secret["metadata"]["labels"]["status"] = status
+    api.put("secrets", "staging", secret)
+
+
+def digest_values(char: str) -> list[str]:
+    return value_args([STAGING], {"services.api-gateway.image.digest": "sha256:" + char * 64})
+
+
+def gateway_image(api: FakeKubeApi) -> str:
+    deployment = api.get("deployments", "staging", "api-gateway")
+    assert deployment is not None
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+async def test_an_upgrade_takes_over_a_release_its_dead_helm_left_pending(
+    fake_helm: tuple[FakeKubeApi, Helm],
+) -> None:
+    api, helm = fake_helm
+    await helm.upgrade_install("go-coffee", CHART, namespace="staging", values=digest_values("c"))
+    await helm.upgrade_install("go-coffee", CHART, namespace="staging", values=digest_values("d"))
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    pending = leave_pending(api, "pending-upgrade", an_hour_ago)
+    # helm itself refuses to go past it, for ever
+    plain = Helm(log_path=helm.log_path, kubeconfig=helm.kubeconfig, openapi_validation=False)
+    result = await plain._run("upgrade", "go-coffee", str(CHART), "--namespace", "staging")
+    assert "another operation (install/upgrade/rollback) is in progress" in result.tail_text()
+
+    await helm.upgrade_install("go-coffee", CHART, namespace="staging", values=digest_values("e"))
+
+    history = await helm.history("go-coffee", namespace="staging")
+    assert [(r.revision, r.status, r.description) for r in history[pending - 1 :]] == [
+        (pending, "pending-upgrade", "Preparing upgrade"),  # helm keeps it as it was
+        (pending + 1, "superseded", "Rollback to 2"),  # the last deployed revision
+        (pending + 2, "deployed", "Upgrade complete"),
+    ]
+    assert gateway_image(api).endswith("e" * 64)
+
+
+async def test_a_first_install_whose_helm_died_is_uninstalled_then_installed(
+    fake_helm: tuple[FakeKubeApi, Helm],
+) -> None:
+    api, helm = fake_helm
+    await helm.upgrade_install("go-coffee", CHART, namespace="staging", values=digest_values("c"))
+    leave_pending(api, "pending-install", datetime.now(UTC) - timedelta(hours=1), False)
+
+    await helm.upgrade_install("go-coffee", CHART, namespace="staging", values=digest_values("d"))
+
+    history = await helm.history("go-coffee", namespace="staging")
+    assert [(r.revision, r.status, r.description) for r in history] == [
+        (1, "deployed", "Install complete")
+    ]
+    assert gateway_image(api).endswith("d" * 64)
+
+
+async def test_a_pending_release_of_a_live_helm_is_waited_for_never_taken_over(
+    tmp_path: Path, fake_helm: tuple[FakeKubeApi, Helm]
+) -> None:
+    api, base = fake_helm
+    helm = Helm(
+        log_path=tmp_path / "helm.log",
+        kubeconfig=base.kubeconfig,
+        openapi_validation=False,
+        abandoned_after=3600,
+        poll_seconds=0.2,
+    )
+    await helm.upgrade_install("go-coffee", CHART, namespace="staging", values=digest_values("c"))
+    pending = leave_pending(api, "pending-upgrade", datetime.now(UTC))
+    # the other helm ends its upgrade a moment later
+    finish = threading.Timer(1.5, lambda: set_status(api, pending, "deployed"))
+    finish.start()
+    try:
+        await helm.upgrade_install(
+            "go-coffee", CHART, namespace="staging", values=digest_values("d")
+        )
+    finally:
+        finish.cancel()
+
+    history = await helm.history("go-coffee", namespace="staging")
+    assert not any("Rollback" in r.description for r in history)
+    assert [r.status for r in history[-2:]] == ["superseded", "deployed"]
+    assert gateway_image(api).endswith("d" * 64)
