@@ -72,6 +72,7 @@ from brewline.model import (
     ReleaseRequest,
     ReleaseStatus,
 )
+from brewline.pending import PendingWork, describe_pending, pending_work
 from brewline.platform import REPO_ROOT, PlatformSettings
 from workflows.canary import CanaryWorkflow
 from workflows.release import ReleaseWorkflow
@@ -225,12 +226,17 @@ async def cmd_status(args: argparse.Namespace, client: Client | None) -> int:
     if not args.watch:
         status = await _status(handle)
         canaries = await _canary_statuses(client, status)
+        # what runs right now: the first question about a release that seems stuck
+        running = await pending_work(
+            client, [status.release_id, *(ref.workflow_id for ref in status.canaries)]
+        )
         if args.json:
             data = dataclasses.asdict(status)
             data["canary_status"] = [dataclasses.asdict(cs) for cs in canaries]
+            data["pending_activities"] = [dataclasses.asdict(p) for p in running]
             print(json.dumps(data, default=_json_default, indent=2))
         else:
-            print(render(status, canaries))
+            print(render(status, canaries, running))
         return 0
     return await _follow(client, handle, args.interval, show_all=True)
 
@@ -633,7 +639,11 @@ def render_canary(cs: c.CanaryStatus, ref: CanaryRef | None = None) -> list[str]
     return out
 
 
-def render(status: ReleaseStatus, canaries: Sequence[c.CanaryStatus] = ()) -> str:
+def render(
+    status: ReleaseStatus,
+    canaries: Sequence[c.CanaryStatus] = (),
+    running: Sequence[PendingWork] = (),
+) -> str:
     """The status as a person reads it in a terminal."""
     out = [
         f"release   {status.release_id}",
@@ -694,6 +704,9 @@ def render(status: ReleaseStatus, canaries: Sequence[c.CanaryStatus] = ()) -> st
             out.append(f"canary {ref.environment}/{ref.service}: {ref.outcome} {ref.reason}")
     for dep in status.deployments:
         out.append(f"deployed  {dep.environment}/{dep.service} {dep.version} {dep.endpoint}")
+    for work in running:
+        whose = "" if work.workflow_id == status.release_id else f"{work.workflow_id}: "
+        out.append(f"running   {whose}{describe_pending(work)}")
     return "\n".join(out)
 
 

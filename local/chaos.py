@@ -55,10 +55,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from brewline.pending import describe_pending, pending_work
 from brewline.platform import REPO_ROOT, PlatformSettings
 
 SERVICE = "api-gateway"
@@ -1093,21 +1093,14 @@ class ReleaseDriver:
         if isinstance(status, dict):
             parts.append(f"stage {status.get('stage')}, state {status.get('state')}")
             ids += [c["workflow_id"] for c in status.get("canaries") or []]
-        for workflow_id in ids:
-            child = self.p.client.get_workflow_handle(workflow_id)
-            desc = await _quietly(child.describe(), timeout=30)
-            if desc is None:
-                continue
-            if workflow_id != self.spec.release_id:
-                phase = await _quietly(child.query("status"), timeout=30)
-                if isinstance(phase, dict):
-                    parts.append(f"{workflow_id} phase {phase.get('phase')}")
-            for a in desc.raw_description.pending_activities:
-                parts.append(
-                    f"{workflow_id} waits for {a.activity_type.name} (attempt {a.attempt}, "
-                    f"{PendingActivityState.Name(a.state)}, last heartbeat "
-                    f"{a.last_heartbeat_time.ToDatetime():%H:%M:%S} UTC)"
-                )
+        for workflow_id in ids[1:]:
+            phase = await _quietly(
+                self.p.client.get_workflow_handle(workflow_id).query("status"), timeout=30
+            )
+            if isinstance(phase, dict):
+                parts.append(f"{workflow_id} phase {phase.get('phase')}")
+        running = await _quietly(pending_work(self.p.client, ids), timeout=60) or []
+        parts += [f"{w.workflow_id} waits for {describe_pending(w)}" for w in running]
         return "; ".join(parts) or "no answer from Temporal"
 
     async def act(self, seen: Observation) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import socket
 import uuid
 from pathlib import Path
@@ -15,6 +18,7 @@ import starter
 from brewline import canary as c
 from brewline.judge import Verdict
 from brewline.model import ApprovalState, Deployment, ReleaseStatus, TerraformPlanResult
+from brewline.pending import pending_work
 from brewline.platform import REPO_ROOT
 from tests.signers import make_signer, write_allowed_signers
 from tests.workflows.fakes import FakeWorld, new_worker, wait_for_stage
@@ -323,3 +327,41 @@ def test_a_demo_status_says_unsigned_approvals_are_allowed() -> None:
     assert starter.render(status).startswith(
         "WARNING   UNSIGNED APPROVALS ALLOWED (local demo only)"
     )
+
+
+async def test_status_shows_what_a_stuck_release_waits_for(
+    local_env: WorkflowEnvironment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first thing someone paged for a stuck release wants: which activity, which
+    attempt, why the last one failed, and when the next one starts."""
+    client: Client = local_env.client
+
+    def cache_locked(_: object) -> None:
+        raise RuntimeError("go: module cache /root/go/pkg/mod is locked\nby another build")
+
+    world = FakeWorld(failures={"run_go_tests": cache_locked})
+    queue = f"tq-{uuid.uuid4()}"
+    version = f"6.6.{uuid.uuid4().int % 100000}"
+    rid = f"release-go-coffee-api-gateway-{version}"
+    async with new_worker(client, world, queue):
+        argv = ["release", "--services", "api-gateway", "--version", version, "--as", "carol"]
+        assert await starter.main([*argv, "--task-queue", queue], client=client) == 0
+        for _ in range(600):  # the second attempt is scheduled after 2 s of backoff
+            running = await pending_work(client, [rid])
+            if running and running[0].attempt >= 2 and running[0].last_failure:
+                break
+            await asyncio.sleep(0.05)
+        capsys.readouterr()
+        assert await starter.main(["status", rid], client=client) == 0
+        shown = capsys.readouterr().out
+        assert await starter.main(["status", rid, "--json"], client=client) == 0
+        data = json.loads(capsys.readouterr().out)
+        await client.get_workflow_handle(rid).terminate("test over")
+    [line] = [line for line in shown.splitlines() if line.startswith("running")]
+    assert line.startswith("running   run_go_tests (")
+    assert re.search(r"attempt [2-9] of \d+", line), line
+    # the failure on one line, as the activity raised it
+    assert "last failure: go: module cache /root/go/pkg/mod is locked by another build" in line
+    [pending] = data["pending_activities"]
+    assert pending["workflow_id"] == rid and pending["activity"] == "run_go_tests"
+    assert pending["attempt"] >= 2 and pending["maximum_attempts"] > 0
