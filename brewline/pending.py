@@ -77,7 +77,7 @@ def describe_pending(work: PendingWork, now: datetime | None = None) -> str:
     of = f" of {work.maximum_attempts}" if work.maximum_attempts else ""
     parts = [work.state, f"attempt {work.attempt}{of}"]
     if work.last_heartbeat is not None:
-        beat = f"last heartbeat {_ago(now, work.last_heartbeat)}"
+        beat = f"last heartbeat {_ago(now, work.last_heartbeat)} ago"
         parts.append(f"{beat}: {work.heartbeat}" if work.heartbeat else beat)
     if work.next_attempt is not None and work.state == "scheduled":
         parts.append(f"next attempt in {_ago(work.next_attempt, now)}")
