@@ -47,11 +47,11 @@ import yaml
 from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.eks import EksAccess
 from activities.helm import Helm, value_args
+from activities.runner import heartbeat
 from brewline.model import (
     CanaryDeployInput,
     CanaryEndInput,
@@ -92,11 +92,6 @@ class SmokeTestUnavailable(Exception):
 
 def _invalid(message: str, kind: str = "InvalidInput") -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
-
-
-def _heartbeat(details: str) -> None:
-    if activity.in_activity():
-        activity.heartbeat(details)
 
 
 def _digest(image: str) -> str:
@@ -332,7 +327,7 @@ class KubernetesTarget:
         state_file = ctx.state_dir / f"{ctx.environment}-{ctx.service}-{step}.values.json"
         state_file.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
         args = self.values_args(ctx.spec, state_file)
-        _heartbeat(f"helm upgrade {ctx.spec.release} in {ctx.namespace}: {step}")
+        heartbeat(f"helm upgrade {ctx.spec.release} in {ctx.namespace}: {step}")
         await ctx.helm.upgrade_install(
             ctx.spec.release, self.chart(ctx.spec), namespace=ctx.namespace, values=args
         )
@@ -525,7 +520,7 @@ class KubernetesTarget:
                     "pods' events (image pull, crash loop, probes)",
                     "RolloutFailed",
                 )
-            _heartbeat(f"waiting for deployment {name} in {ctx.namespace}: {progress.detail}")
+            heartbeat(f"waiting for deployment {name} in {ctx.namespace}: {progress.detail}")
         progress = rollout_progress(await self._read_deployment(ctx, name))
         if progress.ready:
             return
@@ -543,7 +538,7 @@ class KubernetesTarget:
                     f"deployment {name} in namespace {ctx.namespace} still exists "
                     f"{ctx.spec.timeout_seconds}s after helm removed it from the release"
                 )
-            _heartbeat(f"waiting for deployment {name} in {ctx.namespace} to go")
+            heartbeat(f"waiting for deployment {name} in {ctx.namespace} to go")
             await asyncio.sleep(0.5)
 
     # ---- describe ----------------------------------------------------------------------------

@@ -34,10 +34,10 @@ import socket
 import time
 from dataclasses import dataclass
 
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.podman import Container, Podman
+from activities.runner import heartbeat
 from activities.scrape_targets import ScrapeTargets
 from activities.traefik import CANARY, STABLE, Route, RouteNotApplied, TraefikRoutes, http_get
 from brewline.model import (
@@ -118,11 +118,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
-
-
-def _heartbeat(details: str) -> None:
-    if activity.in_activity():
-        activity.heartbeat(details)
 
 
 def _track(container: Container) -> str:
@@ -330,7 +325,7 @@ class LocalTarget:
             # died) before the switch: it is what we would start, so it is used, not
             # started a second time. Only its readiness is still to be seen.
             labels = {**wanted, LABEL_PORT: leftover.labels[LABEL_PORT]}
-            _heartbeat(f"taking over {name}, started by an interrupted attempt")
+            heartbeat(f"taking over {name}, started by an interrupted attempt")
         else:
             # a container of this name that is not running, or not this step's, is a
             # leftover of something else: start afresh rather than guess its state
@@ -473,7 +468,7 @@ class LocalTarget:
                 raise ServiceNotReady(
                     f"was not ready within {self.ready_timeout:g}s at {server_url} ({last})"
                 )
-            _heartbeat(f"waiting for {name} to be ready: {last}")
+            heartbeat(f"waiting for {name} to be ready: {last}")
             await asyncio.sleep(0.1)
 
     # ---- canary ------------------------------------------------------------------------

@@ -31,6 +31,13 @@ TAIL_LINES = 40
 LINE_LIMIT = 64 * 1024 * 1024
 
 
+def heartbeat(details: str) -> None:
+    """Heartbeat `details` when called inside an activity (helpers also run outside one,
+    in tests and the CLI): what a long wait is waiting for, for the UI and `status`."""
+    if activity.in_activity():
+        activity.heartbeat(details)
+
+
 @dataclass
 class RunResult:
     argv: list[str]

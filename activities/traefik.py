@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from temporalio import activity
+
+from activities.runner import heartbeat
 
 ROUTE_FILE_PREFIX = "route-"
 # A route's temp file older than this was left by a writer killed before its rename.
@@ -72,11 +73,6 @@ async def http_get(url: str, seconds: float = 5.0) -> HttpAnswer:
     """GET `url` giving up after `seconds`; any HTTP status is an answer, OSError when
     nothing answered."""
     return await asyncio.to_thread(_get, url, seconds)
-
-
-def _heartbeat(details: str) -> None:
-    if activity.in_activity():
-        activity.heartbeat(details)
 
 
 # --------------------------------------------------------------------------------------
@@ -375,5 +371,5 @@ class TraefikRoutes:
                     f"{self.confirm_timeout:g}s (last seen: {last}); check that Traefik runs "
                     f"(python -m local.platform status) and watches {self.dynamic_dir}"
                 )
-            _heartbeat(f"waiting for Traefik: {what}")
+            heartbeat(f"waiting for Traefik: {what}")
             await asyncio.sleep(self.poll_interval)
