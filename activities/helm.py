@@ -35,7 +35,7 @@ import yaml
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.runner import RunResult, run
+from activities.runner import RunResult, heartbeat, run
 from brewline.platform import tool_path
 
 # What helm prints when the chart or the values are wrong: retrying cannot help.
@@ -184,7 +184,7 @@ class Helm:
             f"rollback {release} to {revision} in {namespace}",
             release,
             namespace,
-            ["rollback", release, str(revision), "--namespace", namespace],
+            _rollback_args(release, revision, namespace),
         )
 
     async def _change(
@@ -212,7 +212,7 @@ class Helm:
             age = (datetime.now(UTC) - _parse_time(pending.updated)).total_seconds()
             where = f"{release} in {namespace}: revision {pending.revision} {pending.status}"
             if age < self.abandoned_after:
-                _heartbeat(
+                heartbeat(
                     f"{where} for {age:.0f}s; another helm may be running: waiting, taken "
                     f"over as abandoned after {self.abandoned_after:.0f}s"
                 )
@@ -220,19 +220,14 @@ class Helm:
                 continue
             earlier = [r for r in history if r.revision < pending.revision]
             serving = [r for r in earlier if r.status in _WAS_SERVING] or earlier
-            if serving:
-                back_to = serving[-1].revision
-                message = f"{where} for {age:.0f}s, abandoned: rolling back to {back_to}"
-                _note(message)
-                result = await self._run(
-                    "rollback", release, str(back_to), "--namespace", namespace
-                )
-            else:
-                message = f"{where} for {age:.0f}s, abandoned first install: uninstalling"
-                _note(message)
-                result = await self._run(
-                    "uninstall", release, "--namespace", namespace, "--ignore-not-found"
-                )
+            if not serving:
+                _note(f"{where} for {age:.0f}s, abandoned first install: uninstalling")
+                await self.uninstall(release, namespace=namespace)
+                return
+            back_to = serving[-1].revision
+            _note(f"{where} for {age:.0f}s, abandoned: rolling back to {back_to}")
+            # not self.rollback: that would meet the same pending revision and wait again
+            result = await self._run(*_rollback_args(release, back_to, namespace))
             if not result.ok:
                 raise self._fail(f"take over of {where}", result)
             return
@@ -302,6 +297,10 @@ class Helm:
         return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
 
 
+def _rollback_args(release: str, revision: int, namespace: str) -> list[str]:
+    return ["rollback", release, str(revision), "--namespace", namespace]
+
+
 def _parse_time(stamp: str) -> datetime:
     """helm's RFC 3339 time stamps (nanoseconds, "Z"); unreadable ones count as now."""
     try:
@@ -311,15 +310,10 @@ def _parse_time(stamp: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _heartbeat(details: str) -> None:
-    if activity.in_activity():
-        activity.heartbeat(details)
-
-
 def _note(message: str) -> None:
     if activity.in_activity():
         activity.logger.warning(message)
-        activity.heartbeat(message)
+    heartbeat(message)
 
 
 def _json_output(result: RunResult) -> Any:
