@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -97,12 +98,12 @@ def _ago(now: datetime, then: datetime) -> str:
     return f"{max(0, round((now - then).total_seconds()))}s"
 
 
-def _payload_text(payload: object) -> str:
-    data = getattr(payload, "data", b"")
+def _payload_text(payload: Payload) -> str:
+    """A heartbeat detail as text (activities here send JSON: a string or the runner's)."""
     try:
-        value = json.loads(data)
+        value = json.loads(payload.data)
     except ValueError:
-        return data.decode(errors="replace") if isinstance(data, bytes) else str(data)
+        return payload.data.decode(errors="replace")
     if isinstance(value, dict) and "tail" in value:  # the runner's: the command's last lines
         tail = value.get("tail") or []
         return f"{value.get('command', '')}: {tail[-1] if tail else ''}".strip()
